@@ -1,0 +1,36 @@
+# The two commands a newcomer needs (see README.md):
+#   make demo   set up .venv and train the demo CNN on the embedded digits
+#   make test   set up .venv (with the test extras) and run the whole suite
+# Everything is installed into ./.venv by these targets; nothing by hand.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+
+.PHONY: demo test bench clean-venv
+
+# The stamp files record which extras are installed; they are rebuilt when
+# pyproject.toml or setup.py change.
+$(VENV)/.demo-installed: pyproject.toml setup.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[fast,viz,progress]'
+	touch $@
+
+$(VENV)/.test-installed: pyproject.toml setup.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: $(VENV)/.demo-installed
+	$(BIN)/minicnn demo
+
+test: $(VENV)/.test-installed
+	$(BIN)/python -m pytest -n 2 -q $(PYTEST_ARGS)
+
+bench: $(VENV)/.test-installed
+	$(BIN)/minicnn bench
+
+clean-venv:
+	rm -rf $(VENV)
