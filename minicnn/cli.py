@@ -1,0 +1,177 @@
+"""The ``minicnn`` command: ``minicnn demo``, ``minicnn train``, ``minicnn info`` ...
+
+Each subcommand is a small function that parses nothing itself: ``main`` builds the
+argparse tree, and the handlers call the library exactly as a user's script would.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+__all__ = ["main"]
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    m = run_demo(args.out, epochs=args.epochs, seed=args.seed, plots=not args.no_plots)
+    print(f"held-out accuracy: {100 * m['test_accuracy']:.2f}% on 1000 digits "
+          f"after {m['epochs']} epochs in {m['train_seconds']:.1f} s of training")
+    print(f"plots and metrics written to {Path(args.out).resolve()}")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from . import nn, optim
+    from .random import manual_seed
+    from .train import evaluate, fit
+
+    manual_seed(args.seed)
+    train_loader, test_loader, in_channels, size, classes = _dataset(args)
+    model = _model(args.model, in_channels, size, classes)
+    optimizers: dict[str, Callable] = {
+        "sgd": lambda p: optim.SGD(p, lr=args.lr, momentum=0.9, weight_decay=args.weight_decay),
+        "adam": lambda p: optim.Adam(p, lr=args.lr, weight_decay=args.weight_decay),
+        "adamw": lambda p: optim.AdamW(p, lr=args.lr, weight_decay=args.weight_decay or 1e-2),
+        "rmsprop": lambda p: optim.RMSprop(p, lr=args.lr, weight_decay=args.weight_decay),
+    }
+    optimizer = optimizers[args.optimizer](model.parameters())
+    scheduler = optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    history = fit(model, nn.CrossEntropyLoss(), optimizer, train_loader, test_loader, epochs=args.epochs,
+                  scheduler=scheduler, checkpoint=out / "checkpoint.npz", resume=args.resume)
+    result = evaluate(model, test_loader, nn.CrossEntropyLoss(), num_classes=classes)
+    print(f"test {result}")
+    (out / "history.json").write_text(json.dumps(history.as_dict(), indent=2))
+    try:
+        from . import viz
+
+        viz.plot_history(history, save=out / "history.png", title=f"{args.model} on {args.dataset}")
+        viz.plot_confusion_matrix(result.confusion, save=out / "confusion.png")
+    except ImportError as e:
+        print(f"(no plots: {e})")
+    return 0
+
+
+def _dataset(args: argparse.Namespace):
+    from .data import DataLoader
+
+    if args.dataset == "digits":
+        from .data.digits import digits_loaders
+
+        tr, te = digits_loaders(args.batch_size, seed=args.seed)
+        return tr, te, 1, 28, 10
+    if args.dataset in ("mnist", "fashion-mnist"):
+        from .data import mnist
+
+        cls = mnist.MNIST if args.dataset == "mnist" else mnist.FashionMNIST
+        train, test = (cls(args.data_dir, train=t, download=args.download) for t in (True, False))
+        shape, classes = (1, 28), 10
+    elif args.dataset in ("cifar10", "cifar100"):
+        from .data import cifar
+
+        cls = cifar.CIFAR10 if args.dataset == "cifar10" else cifar.CIFAR100
+        train, test = (cls(args.data_dir, train=t, download=args.download) for t in (True, False))
+        shape, classes = (3, 32), 10 if args.dataset == "cifar10" else 100
+    else:  # pragma: no cover - argparse restricts the choices
+        raise ValueError(args.dataset)
+    return (DataLoader(train, args.batch_size, shuffle=True, seed=args.seed),
+            DataLoader(test, 250), shape[0], shape[1], classes)
+
+
+def _model(name: str, in_channels: int, size: int, classes: int):
+    from . import nn
+
+    if name == "demo":
+        side = size // 4
+        return nn.Sequential(
+            nn.Conv2d(in_channels, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(32 * side * side, classes),
+        )
+    from . import models
+
+    return getattr(models, name)(num_classes=classes)
+
+
+def _info(args: argparse.Namespace) -> int:
+    import os
+    import platform
+
+    import numpy as np
+
+    import minicnn
+
+    print(f"minicnn {minicnn.__version__}  (python {platform.python_version()}, {platform.machine()})")
+    print(f"numpy {np.__version__}")
+    try:
+        config = np.show_config(mode="dicts")
+        blas = config.get("Build Dependencies", {}).get("blas", {})
+        print(f"BLAS: {blas.get('name', '?')} {blas.get('version', '')}".rstrip())
+    except TypeError:  # NumPy < 1.26 has no mode= argument
+        print("BLAS: see numpy.show_config()")
+    print(f"CPU threads: {os.cpu_count()} cores; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")
+    for pkg in ("numba", "cupy", "matplotlib", "h5py", "onnx", "onnxruntime", "safetensors", "tqdm", "PIL"):
+        try:
+            mod = __import__(pkg)
+            print(f"{pkg}: {getattr(mod, '__version__', 'installed')}")
+        except ImportError:
+            print(f"{pkg}: not installed")
+    try:
+        from . import kernels
+
+        for name, status in kernels.available_kernels().items():
+            print(f"kernels[{name}]: {status}")
+    except (ImportError, AttributeError) as e:
+        print(f"kernels: {e}")
+    print(f"cuda available: {minicnn.cuda_is_available()}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="minicnn", description="minicnn: a teaching engine for CNNs")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="train the demo CNN on the embedded digits and save plots")
+    p.add_argument("--out", default="out/demo", help="output folder for plots and metrics (default: out/demo)")
+    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-plots", action="store_true", help="skip the plots (no matplotlib needed)")
+    p.set_defaults(handler=_demo)
+
+    p = sub.add_parser("train", help="train a model on a dataset")
+    p.add_argument("--model", default="demo", help="demo, vgg11, vgg16, ... (default: demo)")
+    p.add_argument("--dataset", default="digits", choices=["digits", "mnist", "fashion-mnist", "cifar10", "cifar100"])
+    p.add_argument("--data-dir", default=None, help="folder with the dataset files (default: the cache folder)")
+    p.add_argument("--download", action="store_true", help="download the dataset if it is missing")
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--optimizer", default="sgd", choices=["sgd", "adam", "adamw", "rmsprop"])
+    p.add_argument("--lr", type=float, default=0.05)
+    p.add_argument("--weight-decay", type=float, default=5e-4)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="out/train")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
+    p.set_defaults(handler=_train)
+
+    p = sub.add_parser("info", help="versions, BLAS, threads and available kernels/backends")
+    p.set_defaults(handler=_info)
+
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except (ValueError, FileNotFoundError, RuntimeError, ImportError) as e:
+        print(f"minicnn {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
