@@ -161,6 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="versions, BLAS, threads and available kernels/backends")
     p.set_defaults(handler=_info)
 
+    from . import bench
+
+    p = sub.add_parser("bench", help="time minicnn against PyTorch and NumPy's GEMM on this machine")
+    bench.add_arguments(p)
+    p.set_defaults(handler=bench.run_from_args)
+
     return parser
 
 
