@@ -137,7 +137,8 @@ def gradcheck(
     names = list(names) if names is not None else [f"input {i}" for i in range(len(arrays))]
 
     out_shape = _call(f, arrays, None).shape
-    r = rng.standard_normal(out_shape)  # projection: L = sum(f(x) * r)
+    # projection L = sum(f(x) * r); for a scalar f, r = 1 so the report shows df/dx itself
+    r = rng.standard_normal(out_shape) if int(np.prod(out_shape)) > 1 else np.ones(out_shape)
 
     def loss(values: list[Any]) -> float:
         with no_grad():
