@@ -43,14 +43,14 @@ def demo_cnn(num_classes: int = 10) -> nn.Sequential:
 def run_demo(out_dir: str | Path = "out/demo", epochs: int = 8, batch_size: int = 64, lr: float = 0.05,
              seed: int = 0, plots: bool = True, progress: bool = True) -> dict[str, Any]:
     """Train ``demo_cnn`` on the embedded digits; returns (and saves) the metrics."""
-    from .data.augment import RandomShift
+    from .data.augment import Compose, RandomCrop
     from .data.digits import digits_loaders
     from .train import evaluate, fit
 
     manual_seed(seed)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    train_loader, test_loader = digits_loaders(batch_size, seed=seed, transform=RandomShift(2, seed=seed))
+    train_loader, test_loader = digits_loaders(batch_size, seed=seed, transform=Compose([RandomCrop(padding=2)]))
     model = demo_cnn()
     loss_fn = nn.CrossEntropyLoss()
     optimizer = optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4)

@@ -103,9 +103,16 @@ class DataLoader:
         self.drop_last = drop_last
         self.collate_fn = collate_fn
         self.transform = transform
-        # None: look up minicnn's default generator at each epoch (manual_seed may reset it).
-        self.rng = rng if rng is not None else (
-            np.random.default_rng(seed) if seed is not None else None)
+        # With a seed, epoch e shuffles with default_rng([seed, e]): a fresh order every epoch
+        # that depends only on (seed, e), so training resumed at epoch e sees the same order
+        # (``set_epoch``).  With rng=None too, minicnn's default generator is used each epoch.
+        self.seed = seed
+        self.rng = rng
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Make the next pass use epoch ``epoch``'s order (seeded loaders; ``fit`` calls this)."""
+        self.epoch = int(epoch)
 
     def __len__(self) -> int:
         """Number of batches per epoch: floor(N / B) with drop_last, else ceil(N / B)."""
@@ -114,7 +121,12 @@ class DataLoader:
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         n = len(self.dataset)
-        order = get_rng(self.rng).permutation(n) if self.shuffle else np.arange(n)
+        if self.seed is not None:
+            rng = np.random.default_rng([self.seed, self.epoch])
+        else:
+            rng = get_rng(self.rng)
+        self.epoch += 1
+        order = rng.permutation(n) if self.shuffle else np.arange(n)
         source = None if self.collate_fn is not None else _array_source(self.dataset)
         stop = (n // self.batch_size) * self.batch_size if self.drop_last else n
         for start in range(0, stop, self.batch_size):
