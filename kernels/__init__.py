@@ -2,5 +2,19 @@
 
 This package imports nothing from the rest of minicnn: every function takes
 arrays and plain ints and returns arrays.  Each fast kernel (Numba CPU,
-Numba-CUDA) sits beside a plain NumPy reference with the same contract.
+Numba-CUDA) sits beside a plain NumPy reference with the same contract:
+
+    windows.py                     the sliding-window geometry (Notation block)
+    im2col.py       pooling.py     references (+ pure-NumPy variants): read these
+    im2col_numba.py pooling_numba.py   Numba CPU kernels, same loops
+    im2col_cuda.py  pooling_cuda.py    Numba-CUDA kernels, one thread per element
+    dispatch.py                    get_kernels(x): which implementation runs
+
+Importing this package imports NumPy only; numba and cupy are imported when the
+kernels that need them are first requested.
 """
+from .dispatch import (ENV_VAR, IMPLEMENTATIONS, KernelSet, available_kernels,
+                       get_kernels, load_kernels)
+
+__all__ = ["ENV_VAR", "IMPLEMENTATIONS", "KernelSet", "available_kernels", "get_kernels",
+           "load_kernels"]

@@ -5,6 +5,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .backend import get_array_module
 from .random import get_rng
 from .tensor import DEFAULT_FLOAT, Tensor
 
@@ -37,12 +38,12 @@ def full(shape: Sequence[int], value: float, dtype: Any = DEFAULT_FLOAT, require
 
 
 def zeros_like(x: Tensor, requires_grad: bool = False) -> Tensor:
-    xp_zero = x.data * 0 if x.size else x.data.copy()
-    return Tensor(xp_zero, requires_grad=requires_grad)
+    """Zeros with x's shape, dtype and device (``x.data * 0`` would give nan where x is inf)."""
+    return Tensor(get_array_module(x.data).zeros_like(x.data), requires_grad=requires_grad)
 
 
 def ones_like(x: Tensor, requires_grad: bool = False) -> Tensor:
-    return Tensor(x.data * 0 + 1, requires_grad=requires_grad)
+    return Tensor(get_array_module(x.data).ones_like(x.data), requires_grad=requires_grad)
 
 
 def randn(*shape: Any, dtype: Any = DEFAULT_FLOAT, requires_grad: bool = False,

@@ -42,18 +42,18 @@ def rel_error(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, h: float = 1e-6) -> np.ndarray:
     """Central-difference gradient of a scalar function of an array, element by element.
 
-    ``x`` is modified in place during the sweep and restored afterwards.
+    ``x`` is modified in place during the sweep and restored afterwards (so it must be a
+    writable float64 array for h = 1e-6 to be accurate).
     """
     grad = np.zeros(x.shape, dtype=np.float64)
-    flat = x.reshape(-1)  # a view: writing flat[i] changes x
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + h
+    for i in np.ndindex(x.shape):  # x[i] works for any layout (x.reshape(-1) may be a copy)
+        old = x[i]
+        x[i] = old + h
         f_plus = float(f(x))
-        flat[i] = old - h
+        x[i] = old - h
         f_minus = float(f(x))
-        flat[i] = old
-        grad.reshape(-1)[i] = (f_plus - f_minus) / (2 * h)
+        x[i] = old
+        grad[i] = (f_plus - f_minus) / (2 * h)
     return grad
 
 

@@ -11,7 +11,7 @@ holds only the tensor itself and the graph walk.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -116,6 +116,12 @@ class Tensor:
             raise TypeError("len() of a 0-d tensor")
         return self.shape[0]
 
+    def __iter__(self) -> Iterator[Tensor]:
+        """Iterate over the first axis: ``for row in x`` gives x[0], x[1], ... (differentiable)."""
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor; use .item() to get its value")
+        return (self[i] for i in range(self.shape[0]))
+
     def __repr__(self) -> str:
         body = np.array2string(self.numpy(), separator=", ", prefix="Tensor(")
         extras = []
@@ -154,10 +160,17 @@ class Tensor:
         return self.numpy().tolist()
 
     def astype(self, dtype: Any) -> Tensor:
-        """Convert to another dtype; differentiable between floating types."""
+        """Convert to another dtype; differentiable between floating types.
+
+        Converting to an integer or bool dtype gives a tensor outside the graph (it has
+        no gradient), as in PyTorch.
+        """
         from .ops.elementwise import Cast
 
-        return Cast.apply(self, dtype=np.dtype(dtype))
+        dtype = np.dtype(dtype)
+        if dtype.kind not in "fc":
+            return Tensor(self.data.astype(dtype))
+        return Cast.apply(self, dtype=dtype)
 
     def float(self) -> Tensor:
         return self.astype(np.float32)
@@ -463,13 +476,19 @@ def _run_backward(root: Tensor, grad: Any, retain_graph: bool) -> None:
             key = id(inp)
             grads[key] = ig if key not in grads else grads[key] + ig
         if not retain_graph:
-            fn.saved = None  # free the saved activations: they are the bulk of the memory
+            # Free the saved arrays and the links to the inputs: the input tensors hold the
+            # activations (the bulk of the memory), and while the output of the graph is alive
+            # these links would keep every one of them alive.
+            fn.saved = None
+            fn.inputs = ()
 
 
 def _accumulate_grad(t: Tensor, g: Any) -> None:
     """``t.grad += g``, out of place (``g`` may be shared with another tensor)."""
     if t.grad is None:
-        t.grad = Tensor(g)
+        # A copy: g may be shared (a + b hands the same array to both inputs), read-only
+        # (broadcast_to in Sum's backward) or the caller's array; .grad must be its own.
+        t.grad = Tensor(g.copy())
     else:
         t.grad = Tensor(t.grad.data + g)
 

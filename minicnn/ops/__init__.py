@@ -163,7 +163,7 @@ def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     """Merge axes start_dim..end_dim into one, e.g. (N, C, H, W) -> (N, C*H*W) with start_dim=1."""
     if x.ndim == 0:
         return reshape(x, 1)
-    start, end = (d % x.ndim for d in (start_dim, end_dim))
+    (start,), (end,) = (shapes.normalize_dims("flatten", d, x.ndim) for d in (start_dim, end_dim))
     if start > end:
         raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for shape {x.shape}")
     merged = int(np.prod(x.shape[start:end + 1]))
@@ -172,28 +172,35 @@ def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
 
 def permute(x: Tensor, *dims: int | Sequence[int]) -> Tensor:
     order = tuple(dims[0]) if len(dims) == 1 and not isinstance(dims[0], (int, np.integer)) else dims
-    if sorted(d % builtins.max(x.ndim, 1) for d in order) != list(range(x.ndim)):
+    in_range = builtins.all(-x.ndim <= d < x.ndim for d in order)
+    if not in_range or sorted(d % x.ndim for d in order) != list(range(x.ndim)):
         raise ValueError(f"permute: {order} is not a permutation of the {x.ndim} axes of a tensor of shape {x.shape}")
     return sh.Permute.apply(x, dims=tuple(d % x.ndim for d in order))
 
 
 def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
     """Swap two axes (PyTorch's ``transpose``; use ``permute`` for a full reordering)."""
+    dims = [shapes.normalize_dims("transpose", d, x.ndim) for d in (dim0, dim1)]  # checks the range
+    if x.ndim == 0:  # PyTorch allows transpose(0, -1) of a scalar: nothing to swap
+        return x
+    (d0,), (d1,) = dims
     order = list(range(x.ndim))
-    d0, d1 = shapes.normalize_dims("transpose", dim0, x.ndim)[0], shapes.normalize_dims("transpose", dim1, x.ndim)[0]
     order[d0], order[d1] = order[d1], order[d0]
     return sh.Permute.apply(x, dims=tuple(order))
 
 
 def unsqueeze(x: Tensor, dim: int) -> Tensor:
-    d = dim % (x.ndim + 1)
+    (d,) = shapes.normalize_dims("unsqueeze", dim, x.ndim + 1)  # the new axis can go at 0..ndim
     return reshape(x, x.shape[:d] + (1,) + x.shape[d:])
 
 
 def squeeze(x: Tensor, dim: int | None = None) -> Tensor:
     if dim is None:
         return reshape(x, tuple(n for n in x.shape if n != 1))
-    d = shapes.normalize_dims("squeeze", dim, x.ndim)[0]
+    if x.ndim == 0:
+        shapes.normalize_dims("squeeze", dim, 0)  # only checks that dim is 0 or -1
+        return x
+    (d,) = shapes.normalize_dims("squeeze", dim, x.ndim)
     return reshape(x, x.shape[:d] + x.shape[d + 1:]) if x.shape[d] == 1 else x
 
 
@@ -215,7 +222,9 @@ def getitem(x: Tensor, index: Any) -> Tensor:
 def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     """Join tensors along an existing axis (``torch.cat``)."""
     ts = _same_rank("cat", tensors)
-    axis = shapes.normalize_dims("cat", dim, ts[0].ndim)[0]
+    if ts[0].ndim == 0:
+        raise ValueError("cat: 0-d tensors have no axis to join along; use stack() to make a new one")
+    (axis,) = shapes.normalize_dims("cat", dim, ts[0].ndim)
     for t in ts[1:]:
         if t.shape[:axis] + t.shape[axis + 1:] != ts[0].shape[:axis] + ts[0].shape[axis + 1:]:
             raise ValueError(
@@ -232,7 +241,8 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     ts = _same_rank("stack", tensors)
     if any(t.shape != ts[0].shape for t in ts):
         raise ValueError(f"stack: all tensors need the same shape, got {[t.shape for t in ts]}")
-    return sh.Stack.apply(*ts, axis=dim % (ts[0].ndim + 1))
+    (axis,) = shapes.normalize_dims("stack", dim, ts[0].ndim + 1)  # the new axis can go at 0..ndim
+    return sh.Stack.apply(*ts, axis=axis)
 
 
 def _same_rank(op: str, tensors: Sequence[Any]) -> list[Tensor]:

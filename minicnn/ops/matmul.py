@@ -23,11 +23,13 @@ class MatMul(Function):
         xp = get_array_module(gy)
         a2 = a[None, :] if a.ndim == 1 else a        # (1, K)
         b2 = b[:, None] if b.ndim == 1 else b        # (K, 1)
+        # gy is (..., M, N) without the axes a 1-D operand removed: put them back, N first
+        # (for 1-D @ 1-D, gy is 0-d and has no axis -2 until N is back).
         g2 = gy
-        if a.ndim == 1:
-            g2 = xp.expand_dims(g2, -2)              # restore the M = 1 axis
         if b.ndim == 1:
-            g2 = xp.expand_dims(g2, -1)              # restore the N = 1 axis
+            g2 = xp.expand_dims(g2, -1)              # restore N = 1: (..., M, 1)
+        if a.ndim == 1:
+            g2 = xp.expand_dims(g2, -2)              # restore M = 1: (..., 1, N)
         ga = gb = None
         if self.needs_input_grad[0]:
             ga = unbroadcast(g2 @ xp.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)

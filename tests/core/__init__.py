@@ -1,0 +1,1 @@
+"""Tests of the autograd core: Tensor, Function, the ops, gradcheck, dtypes and devices."""
