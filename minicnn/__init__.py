@@ -21,6 +21,8 @@ from .ops import (
     sum, tanh, transpose, unsqueeze, var, where,
 )
 from .random import get_rng, manual_seed
+from .serialization import load, save
+from .summary import summary
 from .tensor import Tensor
 
 __version__ = "0.1.0"

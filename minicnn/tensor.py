@@ -183,7 +183,7 @@ class Tensor:
 
     def to(self, target: str | Device | Any) -> Tensor:
         """``x.to("cuda")``, ``x.to("cpu")`` or ``x.to(np.float64)``; returns self when nothing changes."""
-        if isinstance(target, (str, Device)):
+        if isinstance(target, Device) or (isinstance(target, str) and target.split(":")[0] in ("cpu", "cuda")):
             dev = device(target)
             if dev == self.device:
                 return self

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from . import lr_scheduler
 from .adam import Adam, AdamW
-from .clip_grad import clip_grad_norm_, clip_grad_value_
+from ..nn.clip_grad import clip_grad_norm_, clip_grad_value_
 from .optimizer import Optimizer
 from .rmsprop import RMSprop
 from .sgd import SGD
