@@ -73,18 +73,23 @@ class Function:
 
 
 def as_tensor(x: Any, like: Tensor | None = None) -> Tensor:
-    """Wrap a number or array as a Tensor; a Python number takes the dtype of ``like``.
+    """Wrap a number or array as a Tensor; a scalar takes the dtype of a floating ``like``.
 
     Keeping ``2.0 * x`` float32 when x is float32 is why the dtype comes from ``like``.
+    NumPy scalars count as scalars too (as in PyTorch): under NumPy 2 rules
+    ``float32 * np.float64(2)`` and ``float32 / np.prod(shape)`` (an np.int64) would be float64.
     """
     if isinstance(x, Tensor):
         return x
-    if like is not None and isinstance(x, (int, float, bool)) and like.dtype.kind == "f":
+    if like is not None and isinstance(x, _SCALARS) and like.dtype.kind == "f":
         xp = get_array_module(like.data)
         return Tensor(xp.asarray(x, dtype=like.dtype))
     if like is not None and isinstance(x, np.ndarray) and get_array_module(like.data) is not np:
         return Tensor(get_array_module(like.data).asarray(x))
     return Tensor(x)
+
+
+_SCALARS = (int, float, bool, np.integer, np.floating, np.bool_)
 
 
 def _to_tensors(inputs: tuple[Any, ...], op: str) -> tuple[Tensor, ...]:

@@ -14,7 +14,8 @@ import numpy as np
 __all__ = [
     "broadcast_shape", "matmul_shape", "normalize_dims", "reshape_target",
     "ShapeWarning", "reset_shape_warnings", "pair", "window_span", "window_output_size",
-    "ConvGeometry", "conv2d_geometry", "PoolGeometry", "pool2d_geometry", "check_same_float_dtype",
+    "ConvGeometry", "conv2d_geometry", "conv_transpose2d_geometry", "PoolGeometry", "pool2d_geometry",
+    "check_same_float_dtype",
 ]
 
 
@@ -185,19 +186,21 @@ def _check_fits(op: str, kind: str, hw: tuple[int, int], kernel: tuple[int, int]
     name = ("height", "width")[axis]
     span = window_span(kernel[axis], dilation[axis])
     dil = f" with dilation {dilation[axis]} (it spans {span} pixels)" if dilation[axis] > 1 else ""
+    formula = _formula(hw[axis], kernel[axis], stride[axis], pad[axis], dilation[axis])
     msg = (f"{op}: a {kernel[0]}x{kernel[1]} kernel{dil} does not fit a {hw[0]}x{hw[1]} input with "
-           f"padding {pad[axis]}: output {name} {_formula(hw[axis], kernel[axis], stride[axis], pad[axis], dilation[axis])}"
-           f" is below 1.")
+           f"padding {pad[axis]}: output {name} {formula} is below 1.")
     fit_pad = -(-(span - hw[axis]) // 2)   # ceil((span - size) / 2): padding that lets one window fit
     if kind == "conv":
-        msg += f" Use padding={fit_pad} or more, or a kernel spanning at most {hw[axis] + 2 * pad[axis]} pixels."
+        msg += (f" Use padding={fit_pad} or more, or a kernel spanning at most "
+                f"{hw[axis] + 2 * pad[axis]} pixels.")
     else:
         msg += f" Use a kernel_size of at most {(hw[axis] + 2 * pad[axis] - 1) // dilation[axis] + 1}."
     raise ValueError(msg)
 
 
 def _warn_untiled(op: str, kind: str, hw: tuple[int, int], kernel: tuple[int, int], stride: tuple[int, int],
-                  pad: tuple[int, int], dilation: tuple[int, int], out: tuple[int, int], stacklevel: int) -> None:
+                  pad: tuple[int, int], dilation: tuple[int, int], out: tuple[int, int],
+                  stacklevel: int) -> None:
     """Warn (once per configuration) when flooring the output size drops real input rows/columns.
 
     The remainder r = (size + 2*pad - span) mod stride is how many trailing rows of the padded
@@ -205,8 +208,8 @@ def _warn_untiled(op: str, kind: str, hw: tuple[int, int], kernel: tuple[int, in
     absorbs the rest).  A window narrower than its stride skips pixels between windows by
     design (a 1x1 stride-2 shortcut in ResNet), so that case does not warn.
     """
-    clauses = []   # (formula, "the last row") per axis that loses pixels
-    fixes = []     # per axis: the smallest padding that tiles it exactly
+    lost = []      # (formula, "the last row" / "the last 2 columns") per axis that loses pixels
+    fixes = []     # per axis: the smallest padding that tiles it exactly (None: no such padding)
     for axis, thing in enumerate(("row", "column")):
         s, k, st, p, d = hw[axis], kernel[axis], stride[axis], pad[axis], dilation[axis]
         span = window_span(k, d)
@@ -214,18 +217,19 @@ def _warn_untiled(op: str, kind: str, hw: tuple[int, int], kernel: tuple[int, in
         if unseen <= 0 or span < st:
             fixes.append(p)
             continue
-        clauses.append((_formula(s, k, st, p, d), f"the last {thing}" if unseen == 1 else f"the last {unseen} {thing}s"))
+        what = f"the last {thing}" if unseen == 1 else f"the last {unseen} {thing}s"
+        lost.append((_formula(s, k, st, p, d), what))
         max_pad = p + st if kind == "conv" else k // 2   # pooling allows at most half a kernel
         fixes.append(next((q for q in range(p + 1, max_pad + 1) if (s + 2 * q - span) % st == 0), None))
     key = (op, hw, kernel, stride, pad, dilation)
-    if not clauses or key in _WARNED:
+    if not lost or key in _WARNED:
         return
     _WARNED.add(key)
-    if len(clauses) == 2 and clauses[0][0] == clauses[1][0]:   # a square case: say it once
-        body = f"{clauses[0][0]}: {clauses[0][1]} and {clauses[1][1]} of the input are never seen"
+    if len(lost) == 2 and lost[0][0] == lost[1][0]:   # the same numbers on both axes: say it once
+        body = f"{lost[0][0]}: {lost[0][1]} and {lost[1][1]} of the input are never seen"
     else:
-        body = "; ".join(f"{formula}: {what} of the input {'is' if what.count(' ') == 2 else 'are'} never seen"
-                         for formula, what in clauses)
+        body = "; ".join(f"{formula}: {what} of the input {'are' if what.endswith('s') else 'is'} never seen"
+                         for formula, what in lost)
     if None in fixes:
         hint = "pad or crop the input so that (size + 2*padding - span) is a multiple of the stride"
     else:
@@ -243,7 +247,8 @@ def _check_4d(op: str, x: tuple[int, ...]) -> None:
     if len(x) == 3:
         hint = f"; for a single image add the batch axis: x.reshape{(1,) + tuple(x)}"
     elif len(x) == 2:
-        hint = f"; a single-channel {x[0]}x{x[1]} image needs batch and channel axes: x.reshape{(1, 1) + tuple(x)}"
+        hint = (f"; a single-channel {x[0]}x{x[1]} image needs batch and channel axes: "
+                f"x.reshape{(1, 1) + tuple(x)}")
     raise ValueError(f"{op}: expected a 4-D input (N, C, H, W), got shape {tuple(x)}{hint}")
 
 
@@ -311,9 +316,10 @@ def conv2d_geometry(x: tuple[int, ...], weight: tuple[int, ...], bias: tuple[int
             PH = PW = 0
         elif padding == "same":
             if (SH, SW) != (1, 1):
+                centred = (DH * (KH - 1) // 2, DW * (KW - 1) // 2)
                 raise ValueError(
                     f"{op}: padding='same' is not supported for strided convolutions (stride={(SH, SW)}), "
-                    f"as in PyTorch; pass the padding as a number, e.g. padding={(DH * (KH - 1) // 2, DW * (KW - 1) // 2)}")
+                    f"as in PyTorch; pass the padding as a number, e.g. padding={centred}")
             total = (DH * (KH - 1), DW * (KW - 1))          # rows/columns to add so that OH = H
             PH, PW = total[0] // 2, total[1] // 2
             extra = (total[0] % 2, total[1] % 2)            # the odd one goes at the bottom/right
@@ -327,6 +333,56 @@ def conv2d_geometry(x: tuple[int, ...], weight: tuple[int, ...], bias: tuple[int
     OH, OW = _check_fits(op, "conv", hw, kernel, strides, pads, dils, ceil_mode=False)
     _warn_untiled(op, "conv", hw, kernel, strides, pads, dils, (OH, OW), stacklevel + 1)
     return ConvGeometry(N, C, H, W, C_out, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW, int(groups), *extra)
+
+
+def conv_transpose2d_geometry(x: tuple[int, ...], weight: tuple[int, ...], bias: tuple[int, ...] | None,
+                              stride: int | Sequence[int], padding: int | Sequence[int],
+                              output_padding: int | Sequence[int], groups: int,
+                              dilation: int | Sequence[int], op: str = "conv_transpose2d") -> ConvGeometry:
+    """Validate a conv_transpose2d call (PyTorch's arguments); return the geometry of the
+    convolution it transposes.
+
+    x: (N, C_in, H, W), weight: (C_in, C_out/groups, KH, KW), bias: (C_out,) or None.  The
+    output is (N, C_out, OH, OW) with
+
+        OH = (H - 1)*SH - 2*PH + DH*(KH - 1) + output_padding + 1
+
+    The returned ``ConvGeometry`` describes the conv2d whose input gradient this op is: its
+    input is this op's output (C = C_out, H = OH, W = OW) and its output this op's input
+    (C_out = C_in, OH = H, OW = W); the weight is the same array.
+    """
+    _check_4d(op, x)
+    if len(weight) != 4:
+        raise ValueError(f"{op}: weight must be 4-D (C_in, C_out/groups, KH, KW), got shape {tuple(weight)}")
+    N, C_in, H, W = x
+    if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups < 1:
+        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+    if weight[0] != C_in:
+        raise ValueError(f"{op}: weight {tuple(weight)} expects {weight[0]} input channels, "
+                         f"but the input {tuple(x)} has {C_in}")
+    if C_in % groups:
+        raise ValueError(f"{op}: groups={groups} must divide the input channels ({C_in})")
+    C_out, KH, KW = weight[1] * groups, weight[2], weight[3]
+    if bias is not None and tuple(bias) != (C_out,):
+        raise ValueError(f"{op}: bias must have shape ({C_out},), one value per output channel, got {tuple(bias)}")
+    SH, SW = pair(op, "stride", stride, 1)
+    PH, PW = pair(op, "padding", padding, 0)
+    DH, DW = pair(op, "dilation", dilation, 1)
+    extra = pair(op, "output_padding", output_padding, 0)
+    if extra[0] >= max(SH, DH) or extra[1] >= max(SW, DW):
+        raise ValueError(f"{op}: output_padding {extra} must be smaller than the stride {(SH, SW)} "
+                         f"or the dilation {(DH, DW)}, as in PyTorch")
+    out = []
+    for name, size, k, st, p, d, e in (("height", H, KH, SH, PH, DH, extra[0]),
+                                       ("width", W, KW, SW, PW, DW, extra[1])):
+        o = (size - 1) * st - 2 * p + d * (k - 1) + e + 1
+        if o < 1:
+            raise ValueError(
+                f"{op}: output {name} (size - 1)*stride - 2*padding + dilation*(K - 1) + output_padding + 1 "
+                f"= ({size} - 1)*{st} - 2*{p} + {d}*({k} - 1) + {e} + 1 = {o} is below 1; use less padding")
+        out.append(o)
+    OH, OW = out
+    return ConvGeometry(N, C_out, OH, OW, C_in, KH, KW, SH, SW, PH, PW, DH, DW, H, W, int(groups))
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,14 @@ class Tensor:
         Tensor([2., 4., 6.])
     """
 
-    __array_priority__ = 1000  # make ndarray + Tensor call Tensor.__radd__
+    # ndarray + Tensor must call Tensor.__radd__ (and so stay in the graph) rather than let
+    # NumPy treat the tensor as an array: opting out of ufuncs makes NumPy defer to us.
+    __array_ufunc__ = None
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        """``np.asarray(tensor)`` gives the data (on the CPU), like ``tensor.numpy()``."""
+        arr = self.numpy()
+        return arr if dtype is None else arr.astype(dtype, copy=False)
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
         self.data = _as_array(data, dtype)
@@ -190,7 +197,12 @@ class Tensor:
             from .ops.shape import ToDevice
 
             return ToDevice.apply(self, device=dev)
-        return self.astype(target)
+        try:
+            dtype = np.dtype(target)
+        except TypeError:
+            raise ValueError(f"to(): {target!r} is neither a device ('cpu', 'cuda', 'cuda:1') "
+                             "nor a dtype ('float32', np.float64)") from None
+        return self if dtype == self.dtype else self.astype(dtype)
 
     def cpu(self) -> Tensor:
         return self.to("cpu")

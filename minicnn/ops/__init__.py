@@ -190,7 +190,7 @@ def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
 
 
 def unsqueeze(x: Tensor, dim: int) -> Tensor:
-    (d,) = shapes.normalize_dims("unsqueeze", dim, x.ndim + 1)  # the new axis can go at 0..ndim
+    d = _new_axis("unsqueeze", dim, x.ndim)
     return reshape(x, x.shape[:d] + (1,) + x.shape[d:])
 
 
@@ -241,8 +241,17 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     ts = _same_rank("stack", tensors)
     if any(t.shape != ts[0].shape for t in ts):
         raise ValueError(f"stack: all tensors need the same shape, got {[t.shape for t in ts]}")
-    (axis,) = shapes.normalize_dims("stack", dim, ts[0].ndim + 1)  # the new axis can go at 0..ndim
-    return sh.Stack.apply(*ts, axis=axis)
+    return sh.Stack.apply(*ts, axis=_new_axis("stack", dim, ts[0].ndim))
+
+
+def _new_axis(op: str, dim: int, ndim: int) -> int:
+    """Where a new axis goes in the result (ndim + 1 axes): 0..ndim, negative from the end."""
+    if not -(ndim + 1) <= dim <= ndim:
+        raise IndexError(
+            f"{op}: dim {dim} is out of range for adding an axis to a tensor with {ndim} dimensions "
+            f"(expected a dim in [{-(ndim + 1)}, {ndim}])"
+        )
+    return int(dim) % (ndim + 1)
 
 
 def _same_rank(op: str, tensors: Sequence[Any]) -> list[Tensor]:

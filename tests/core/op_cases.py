@@ -131,6 +131,7 @@ OP_CASES = [
     C("minimum", lambda m, x, y: m.minimum(x, y), apart((2, 1), (1, 3))),
     C("where", lambda m, c, x, y: m.where(c > 0, x, y),
       (away_from(0, shape=(2, 3)), normal(2, 3), normal(3))),
+    C("where_same_shapes", lambda m, x, y: m.where(x > y, x, y), apart((3, 4), (3, 4))),
     # ------------------------------------------------------------ reductions
     C("sum_all", lambda m, x: x.sum(), (normal(2, 3, 4),)),
     C("sum_dim", lambda m, x: x.sum(1), (normal(2, 3, 4),)),

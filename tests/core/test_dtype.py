@@ -1,7 +1,8 @@
 """dtype policy: float32 stays float32 (values and gradients), float64 works end to end.
 
-NumPy 2 promotes ``float32_array * np.float64(2.0)`` to float64 (a NumPy scalar is not a
-"weak" Python scalar), so every op is also checked with np.float64 scalars as operands.
+NumPy 2 promotes ``float32_array * np.float64(2.0)`` (and ``* np.int64(2)``) to float64: a
+NumPy scalar is not a "weak" Python scalar.  So every op with a second operand is also checked
+with NumPy scalars there.
 """
 from __future__ import annotations
 
@@ -65,7 +66,10 @@ SCALAR_EXPRESSIONS = {
     "where": lambda x: minicnn.where(x > 1, x, F64),
     "clip": lambda x: minicnn.clip(x, np.float64(0.5), F64),
     "pad": lambda x: minicnn.pad(x, 1, value=F64),
-    "matmul_f64_array_row": lambda x: x @ np.ones(3, dtype=np.float32),
+    "mul_np_int64": lambda x: x * np.int64(3),
+    "div_np_prod": lambda x: x / np.prod(x.shape),  # np.prod gives an np.int64
+    "rsub_np_int64": lambda x: np.int64(1) - x,
+    "matmul_float32_array": lambda x: x @ np.ones(3, dtype=np.float32),
     "add_0d_float32_array": lambda x: x + np.float32(1.0),
 }
 
