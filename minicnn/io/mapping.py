@@ -99,7 +99,7 @@ class LoadReport:
         return "\n".join(lines)
 
 
-@dataclass
+@dataclass(eq=False)
 class _Slot:
     """One tensor of the model: ``features.0.weight`` of kind ``conv``, role ``weight``."""
 
@@ -109,7 +109,7 @@ class _Slot:
     shape: tuple[int, ...]
 
 
-@dataclass
+@dataclass(eq=False)                   # compared by identity (it holds an array)
 class _Entry:
     """One array of the file, with its name split into layer and role."""
 
@@ -144,6 +144,15 @@ def load_into(model: Any, arrays: Any, *, source_layout: str = "auto",
 
     Extra trailing fully connected layers in the file are ignored (and reported), so a
     file with a classifier loads into a model built with ``include_top=False``.
+
+    Example:
+        >>> model = minicnn.models.vgg16(include_top=False)
+        >>> report = load_into(model, read_weights("vgg16_weights_tf_dim_ordering_tf_kernels.h5"))
+        >>> report.loaded[0]
+        ('features.0.weight', 'block1_conv1/kernel', 'HWIO -> OIHW')
+        >>> report.ignored          # the classifier, which this model does not have
+        ['fc1/kernel', 'fc1/bias', 'fc2/kernel', 'fc2/bias', 'predictions/kernel',
+         'predictions/bias']
     """
     if source_layout not in ("auto", "torch", "keras"):
         raise ValueError(f"load_into: source_layout must be 'auto', 'torch' or 'keras', "
@@ -155,18 +164,23 @@ def load_into(model: Any, arrays: Any, *, source_layout: str = "auto",
         raise TypeError(f"load_into: expected a dict of arrays or a WeightFile, got "
                         f"{type(arrays).__name__}")
     slots = _model_slots(model)
-    entries = [_entry(name, np.asarray(value)) for name, value in raw.items()]
+    entries = [_entry(name, _as_numpy(value)) for name, value in raw.items()]
 
     by_name = _match_by_name(slots, entries)
     if by_name is not None and source_layout != "keras":
         pairs, extra = by_name
         report = LoadReport("torch", "name")
     else:
+        # Order matching pairs weights only: integer arrays other than num_batches_tracked
+        # (e.g. the shape constants of an ONNX Reshape) are not weights of any layer.
+        weights = [e for e in entries
+                   if e.array.dtype.kind == "f" or e.role == "num_batches_tracked"]
         layout = source_layout
         if layout == "auto":
-            layout = _guess_layout(slots, entries, file_format)
-        pairs, extra = _match_by_order(slots, entries, layout)
+            layout = _guess_layout(slots, weights, file_format)
+        pairs, extra = _match_by_order(slots, weights, layout)
         report = LoadReport(layout, "order")
+        report.ignored += [e.name for e in entries if e not in weights]
 
     state, problems = {}, []
     flat_key, flat_chw = _flatten_site(slots, report.layout, flatten_shape)
@@ -175,8 +189,8 @@ def load_into(model: Any, arrays: Any, *, source_layout: str = "auto",
             if slot.role == "num_batches_tracked":
                 report.kept.append(slot.key)
             else:
-                problems.append(f"{slot.key}: expected {slot.shape}, found nothing "
-                                "(the file has fewer arrays than the model has tensors)")
+                problems.append(f"{slot.key}: expected {_expected(slot, report.layout)}, found "
+                                "nothing (the file has fewer arrays than the model has tensors)")
             continue
         value, conversion = _convert(slot, entry.array, report.layout,
                                      flat_chw if slot.key == flat_key else None)
@@ -232,6 +246,13 @@ def _entry(name: str, array: np.ndarray) -> _Entry:
     return _Entry(name, layer, leaf, _ROLES.get(leaf), array)
 
 
+def _as_numpy(value: Any) -> np.ndarray:
+    """An array from a NumPy array, a minicnn Tensor or a torch tensor (``.numpy()``)."""
+    if hasattr(value, "detach"):
+        value = value.detach()                     # torch refuses .numpy() on grad tensors
+    return np.asarray(value.numpy() if hasattr(value, "numpy") else value)
+
+
 def _natural(text: str) -> list[Any]:
     """Sort key that puts 'features.2' before 'features.10' (numbers compared as numbers)."""
     return [(0, int(part), "") if part.isdigit() else (1, 0, part)
@@ -261,8 +282,7 @@ def _match_by_order(slots: list[_Slot], entries: list[_Entry], layout: str):
     are tried: the file's own, and layer names sorted numerically ('features.2' <
     'features.10') with weight before bias.
     """
-    file_has_counts = any(e.role == "num_batches_tracked" or e.array.dtype.kind in "iu"
-                          for e in entries)
+    file_has_counts = any(e.role == "num_batches_tracked" for e in entries)
     wanted = [s for s in slots if file_has_counts or s.role != "num_batches_tracked"]
     natural = sorted(entries, key=lambda e: (_natural(e.layer), _ROLE_RANK.get(e.role, 9),
                                              _natural(e.leaf)))
@@ -274,7 +294,7 @@ def _match_by_order(slots: list[_Slot], entries: list[_Entry], layout: str):
             best = (fits, order)
     order = best[1]
     pairs = [(s, order[i] if i < len(order) else None) for i, s in enumerate(wanted)]
-    pairs += [(s, None) for s in slots if s not in wanted]          # num_batches_tracked
+    pairs += [(s, None) for s in slots if s.role == "num_batches_tracked" and not file_has_counts]
     return pairs, list(order[len(wanted):])
 
 

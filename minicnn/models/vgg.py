@@ -28,15 +28,18 @@ torchvision's, so ``state_dict()`` keys are too: ``features.0.weight`` ... ``cla
 from __future__ import annotations
 
 import os
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
 from .. import nn
 from ..random import get_rng
 from ..tensor import Tensor
-from .preprocessing import TORCHVISION, Preprocessing
-from .weights import WeightSet, fetch, get_weight_set, imagenet_classes
+from .preprocessing import CAFFE, TORCHVISION, Preprocessing
+from .weights import WEIGHT_SETS, WeightSet, fetch, get_weight_set, imagenet_classes
+
+if TYPE_CHECKING:
+    from ..io.mapping import LoadReport
 
 __all__ = ["VGG", "CONFIGS", "make_layers", "vgg11", "vgg13", "vgg16", "vgg19",
            "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn"]
@@ -57,7 +60,8 @@ _ARCH_CONFIG = {"vgg11": "A", "vgg13": "B", "vgg16": "D", "vgg19": "E"}
 
 
 def make_layers(config: list[int | str], batch_norm: bool = False) -> nn.Sequential:
-    """The convolutional base: Conv2d(3x3, padding 1) [+ BatchNorm2d] + ReLU per int, MaxPool per "M"."""
+    """The convolutional base: per int Conv2d(3x3, padding 1) [+ BatchNorm2d] + ReLU, per "M"
+    MaxPool2d(2, 2)."""
     layers: list[nn.Module] = []
     in_channels = 3
     for v in config:
@@ -101,6 +105,12 @@ class VGG(nn.Module):
     def __init__(self, features: nn.Sequential, num_classes: int = 1000, include_top: bool = True,
                  dropout: float = 0.5, init_weights: bool = True, rng: Rng = None) -> None:
         super().__init__()
+        convs = [m for m in features.modules() if isinstance(m, nn.Conv2d)]
+        if include_top and (not convs or convs[-1].out_channels != 512):
+            found = convs[-1].out_channels if convs else "no convolution"
+            raise ValueError(f"VGG: the classifier takes 512 x 7 x 7 inputs, so features must "
+                             f"end with a 512-channel Conv2d (found {found}); end the config "
+                             "with 512, or build with include_top=False")
         self.features = features
         self.include_top = include_top
         if include_top:
@@ -113,7 +123,7 @@ class VGG(nn.Module):
         self.preprocessing: Preprocessing = TORCHVISION
         self.class_names: list[str] | None = None
         self.weights_name: str | None = None
-        self.load_report: Any = None
+        self.load_report: LoadReport | None = None
         if init_weights:
             self.reset_parameters(rng)
 
@@ -159,7 +169,8 @@ class VGG(nn.Module):
     def decode_predictions(self, logits: Any, top: int = 5) -> list[list[tuple[int, str, float]]]:
         """The ``top`` most probable classes per image: ``[(index, name, probability), ...]``.
 
-        Probabilities are the softmax of the logits: p_k = exp(z_k - max z) / sum_j exp(z_j - max z).
+        Probabilities are the softmax of the logits:
+        p_k = exp(z_k - max z) / sum_j exp(z_j - max z).
         """
         z = logits.numpy() if isinstance(logits, Tensor) else np.asarray(logits)
         if z.ndim != 2:
@@ -186,8 +197,9 @@ def _vgg(arch: str, batch_norm: bool, weights: Weights, num_classes: int, includ
             if not os.path.isfile(path):
                 raise ValueError(
                     f"{name}(weights={path!r}): no such weight set and no such file. Named sets "
-                    f"for {name}: {', '.join(_names(name))}; or pass the path of a .pth / .h5 / "
-                    ".safetensors / .onnx / .npz file")
+                    f"for {name}: {', '.join(map(repr, WEIGHT_SETS[name]))} (alias 'imagenet' "
+                    "for 'IMAGENET1K_V1'); or pass the path of a .pth / .h5 / .safetensors / "
+                    ".onnx / .npz file")
         elif include_top and num_classes != weight_set.num_classes:
             raise ValueError(
                 f"{name}(weights={weights!r}, num_classes={num_classes}): these weights have "
@@ -212,17 +224,10 @@ def _vgg(arch: str, batch_norm: bool, weights: Weights, num_classes: int, includ
     if weight_set is not None:
         model.preprocessing = weight_set.preprocessing
     elif report.layout == "keras":
-        from .preprocessing import CAFFE
         model.preprocessing = CAFFE          # Keras VGG files were trained the Caffe way
     if include_top and num_classes == 1000:
         model.class_names = list(imagenet_classes())
     return model
-
-
-def _names(arch: str) -> list[str]:
-    from .weights import WEIGHT_SETS
-
-    return [f"{n!r}" for n in WEIGHT_SETS.get(arch, {})] + ["'imagenet'"]
 
 
 def vgg16(weights: Weights = None, num_classes: int = 1000, include_top: bool = True,

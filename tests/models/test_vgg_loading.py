@@ -34,9 +34,19 @@ def torch_vgg11_bn():
 
 
 @pytest.fixture(scope="module")
-def vgg11_bn_10():
-    """One minicnn vgg11_bn with 10 classes, shared: every test loads all it checks."""
-    return models.vgg11_bn(num_classes=10)
+def torch_files(torch_vgg11_bn, tmp_path_factory):
+    """Its state dict saved by torch.save in the zip format and in the legacy format."""
+    folder = tmp_path_factory.mktemp("torch")
+    torch.save(torch_vgg11_bn.state_dict(), folder / "zip.pth")
+    torch.save(torch_vgg11_bn.state_dict(), folder / "legacy.pth",
+               _use_new_zipfile_serialization=False)
+    return folder / "zip.pth", folder / "legacy.pth"
+
+
+@pytest.fixture(scope="module")
+def vgg11_bn_10(torch_files):
+    """minicnn's vgg11_bn built from the zip file; shared: every test loads all it checks."""
+    return models.vgg11_bn(weights=torch_files[0], num_classes=10)
 
 
 def _assert_holds(model, state: dict[str, np.ndarray]) -> None:
@@ -44,23 +54,23 @@ def _assert_holds(model, state: dict[str, np.ndarray]) -> None:
     assert all(np.array_equal(ours[k], v) for k, v in state.items())
 
 
-def test_torch_save_zip_and_legacy_files_reproduce_torch_outputs(torch_vgg11_bn, vgg11_bn_10,
-                                                                 tmp_path):
-    zip_path, legacy_path = tmp_path / "zip.pth", tmp_path / "legacy.pth"
-    torch.save(torch_vgg11_bn.state_dict(), zip_path)
-    torch.save(torch_vgg11_bn.state_dict(), legacy_path, _use_new_zipfile_serialization=False)
+def test_torch_save_zip_and_legacy_files_reproduce_torch_outputs(torch_vgg11_bn, torch_files,
+                                                                 vgg11_bn_10):
+    zip_path, legacy_path = torch_files
     x = np.random.default_rng(0).random((2, 3, 32, 32), dtype=np.float32)
     expected = _run_torch(torch_vgg11_bn, x)
 
-    model = models.vgg11_bn(weights=zip_path, num_classes=10)
+    model = vgg11_bn_10                               # vgg11_bn(weights=zip_path, num_classes=10)
     assert model.load_report.matched_by == "name" and not model.load_report.ignored
     assert model.weights_name == str(zip_path) and model.class_names is None   # not ImageNet
     assert model.state_dict()["features.1.num_batches_tracked"] == 7
     assert rel_err(_run(model, x), expected) < 1e-4
 
-    report = load_into(vgg11_bn_10, read_weights(legacy_path))
+    for p in model.parameters():                      # forget the zip's numbers ...
+        p.data[...] = 0
+    report = load_into(model, read_weights(legacy_path))   # ... and read the legacy file
     assert len(report.loaded) == len(torch_vgg11_bn.state_dict())
-    assert rel_err(_run(vgg11_bn_10, x), expected) < 1e-4
+    assert rel_err(_run(model, x), expected) < 1e-4
 
 
 def test_num_classes_mismatch_names_the_head_only(torch_vgg11_bn, vgg11_bn_10):
@@ -91,7 +101,8 @@ def test_unrelated_names_load_by_order_and_shape(torch_vgg11_bn, vgg11_bn_10):
     onnx_like = {f"onnx::Initializer_{100 + i}": v for i, v in enumerate(state.values())}
     report = load_into(vgg11_bn_10, onnx_like)
     assert report.matched_by == "order" and report.layout == "torch"
-    assert report.kept == [f"features.{i}.num_batches_tracked" for i in (1, 5, 9, 12, 16, 19, 23, 26)]
+    batchnorms = (1, 5, 9, 12, 16, 19, 23, 26)
+    assert report.kept == [f"features.{i}.num_batches_tracked" for i in batchnorms]
     _assert_holds(vgg11_bn_10, state)
 
 
@@ -120,6 +131,30 @@ def test_full_file_into_include_top_false_ignores_and_reports_the_classifier(tor
     assert report.ignored == [f"classifier.{i}.{p}" for i in (0, 3, 6) for p in ("weight", "bias")]
     x = np.random.default_rng(2).random((1, 3, 32, 32), dtype=np.float32)
     assert rel_err(_run(model, x), _run_torch(torch_vgg11_bn.features, x)) < 1e-4
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")   # the TorchScript-based exporter
+def test_onnx_export_with_batchnorm_folded_loads_into_plain_vgg_by_order(tmp_path):
+    """torch.onnx folds each eval-mode BatchNorm into its conv: a vgg11_bn export holds
+    unnamed initializers ('onnx::Conv_87', ...) that fit a plain vgg11, in order."""
+    pytest.importorskip("onnx")
+    ref = torch_vgg("vgg11", batch_norm=True, include_top=False, seed=3)
+    torch.onnx.export(ref, torch.zeros(1, 3, 32, 32), tmp_path / "f.onnx", dynamo=False)
+    model = models.vgg11(weights=tmp_path / "f.onnx", include_top=False)
+    assert model.load_report.matched_by == "order"
+    assert model.load_report.loaded[0][1].startswith("onnx::")
+    x = np.random.default_rng(4).random((1, 3, 32, 32), dtype=np.float32)
+    assert rel_err(_run(model, x), _run_torch(ref, x)) < 1e-4
+
+
+def test_safetensors_file_with_a_prefix_loads_by_name(torch_vgg11_bn, tmp_path):
+    safetensors_numpy = pytest.importorskip("safetensors.numpy")
+    features = {k: v for k, v in torch_state(torch_vgg11_bn).items() if k.startswith("features")}
+    safetensors_numpy.save_file({f"vgg.{k}": v for k, v in features.items()},
+                                str(tmp_path / "model.safetensors"))
+    model = models.vgg11_bn(weights=tmp_path / "model.safetensors", include_top=False)
+    assert model.load_report.matched_by == "name" and not model.load_report.ignored
+    _assert_holds(model, features)
 
 
 # ------------------------------------------------------------------ Keras channels-last files
@@ -190,3 +225,37 @@ def test_keras_kernel_with_wrong_shape_is_reported_in_keras_terms():
         load_into(models.vgg11(include_top=False), arrays)
     assert ("features.0.weight: expected HWIO (3, 3, 3, 64) (for OIHW (64, 3, 3, 3)), found "
             "'block1_conv1/kernel' (3, 3, 3, 32)") in err.value.problems
+
+
+@pytest.mark.slow
+def test_keras_vgg16_full_size_224_matches_torch(tmp_path):
+    """The Keras Applications layout at its real size: block5 gives 7x7x512, flattened
+    channels-last straight into fc1 (25088 -> 4096)."""
+    pytest.importorskip("h5py")
+    ref = torch_vgg("vgg16", seed=6)
+    write_keras_h5(tmp_path / "vgg16.h5", ref, "vgg16")
+    model = models.vgg16(weights=tmp_path / "vgg16.h5")
+    assert [n for _, n, _ in model.load_report.loaded][-2:] == ["predictions/kernel",
+                                                                "predictions/bias"]
+    x = np.random.default_rng(7).random((1, 3, 224, 224), dtype=np.float32)
+    assert rel_err(_run(model, x), _run_torch(ref, x)) < 1e-4
+
+
+def test_keras_dense_after_a_non_square_flatten_needs_and_uses_flatten_shape():
+    """Conv -> Flatten -> Dense on a 2 x 3 map: the row order is (h, w, c) in Keras."""
+    rng = np.random.default_rng(8)
+    conv_w = rng.standard_normal((4, 3, 3, 3), dtype=np.float32)          # OIHW
+    dense_w = rng.standard_normal((5, 4 * 2 * 3), dtype=np.float32)        # (out, c*h*w)
+    keras = {"conv/kernel": conv_w.transpose(2, 3, 1, 0), "conv/bias": np.zeros(4, np.float32),
+             "dense/kernel": dense_w.reshape(5, 4, 2, 3).transpose(2, 3, 1, 0).reshape(24, 5),
+             "dense/bias": np.zeros(5, np.float32)}                       # rows (h, w, c)
+    nn = minicnn.nn
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(24, 5))
+    with pytest.raises(ValueError, match=r"Pass flatten_shape=\(C, H, W\) with C\*H\*W = 24"):
+        load_into(model, keras)
+    report = load_into(model, keras, flatten_shape=(4, 2, 3))
+    assert report.layout == "keras"
+    x = rng.random((2, 3, 2, 3), dtype=np.float32)
+    tconv = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(conv_w), padding=1)
+    expected = (torch.relu(tconv).flatten(1) @ torch.from_numpy(dense_w).T).numpy()
+    assert rel_err(_run(model, x), expected) < 1e-5
