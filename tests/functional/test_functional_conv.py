@@ -57,6 +57,7 @@ def test_conv2d_forward_and_backward_match_torch(cfg, seed):
                              rtol=1e-4 if cfg["dtype"] == np.float32 else 1e-10)
 
 
+@pytest.mark.filterwarnings("ignore::minicnn.shapes.ShapeWarning")
 @pytest.mark.parametrize("kw", [
     dict(),
     dict(stride=2, padding=1),
@@ -87,7 +88,7 @@ def test_conv2d_on_a_hand_checkable_example():
 
 @pytest.mark.parametrize("kw", [dict(stride=2, padding=1), dict(groups=2, dilation=2, padding=(1, 2))])
 def test_conv2d_gradcheck_all_three_inputs(kw):
-    x, w, b = _arrays(np.random.default_rng(3), 2, 4, 5, 6, 2, kw.get("groups", 1), 3, 3, True, np.float64)
+    x, w, b = _arrays(np.random.default_rng(3), 1, 4, 4, 5, 2, kw.get("groups", 1), 3, 3, True, np.float64)
     report = mc.gradcheck(lambda x, w, b: F.conv2d(x, w, b, **kw), [x, w, b])
     assert report.ok and len(report.inputs) == 3
 
@@ -97,6 +98,7 @@ def test_conv2d_naive_gradcheck():
     assert mc.gradcheck(lambda x, w, b: F.conv2d_naive(x, w, b, stride=2, padding=1), [x, w, b]).ok
 
 
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel lengths")   # torch's own
 @pytest.mark.parametrize("padding, K, dilation", [("same", 3, 1), ("same", 4, 1), ("same", (2, 5), 1),
                                                   ("same", 3, 2), ("valid", 3, 1)])
 def test_padding_same_and_valid_match_torch(padding, K, dilation):
@@ -220,3 +222,55 @@ def test_backward_skips_the_work_of_frozen_inputs(monkeypatch, x_grad, w_grad):
         tx, tw = torch.tensor(x_np), torch.tensor(w_np, requires_grad=True)
         TF.conv2d(tx, tw, torch.tensor(b_np), padding=1).sum().backward()
         np.testing.assert_allclose(w.grad.numpy(), tw.grad.numpy(), rtol=1e-4, atol=1e-4)
+
+
+# ---------------------------------------------------------------------- conv_transpose2d
+@st.composite
+def conv_transpose_configs(draw):
+    groups = draw(st.sampled_from([1, 1, 2]))
+    S, D = (draw(st.integers(1, 3)), draw(st.integers(1, 3))), (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    return dict(
+        N=draw(st.integers(1, 2)), groups=groups,
+        C=groups * draw(st.integers(1, 3)), C_out=groups * draw(st.integers(1, 3)),
+        H=draw(st.integers(1, 5)), W=draw(st.integers(1, 5)),
+        KH=draw(st.integers(1, 4)), KW=draw(st.integers(1, 4)), stride=S, dilation=D,
+        padding=(draw(st.integers(0, 1)), draw(st.integers(0, 1))),
+        output_padding=tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(S, D)),
+        bias=draw(st.booleans()), dtype=draw(st.sampled_from([np.float32, np.float64])),
+    )
+
+
+@settings(max_examples=30, deadline=None)
+@given(cfg=conv_transpose_configs(), seed=st.integers(0, 2**16))
+def test_conv_transpose2d_matches_torch(cfg, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((cfg["N"], cfg["C"], cfg["H"], cfg["W"])).astype(cfg["dtype"])
+    w = rng.standard_normal((cfg["C"], cfg["C_out"] // cfg["groups"], cfg["KH"], cfg["KW"])).astype(cfg["dtype"])
+    arrays = [x, w] + ([rng.standard_normal(cfg["C_out"]).astype(cfg["dtype"])] if cfg["bias"] else [])
+    kw = {k: cfg[k] for k in ("stride", "padding", "output_padding", "groups", "dilation")}
+    for axis, (size, k) in enumerate(((cfg["H"], cfg["KH"]), (cfg["W"], cfg["KW"]))):
+        assume((size - 1) * kw["stride"][axis] - 2 * kw["padding"][axis]
+               + kw["dilation"][axis] * (k - 1) + kw["output_padding"][axis] + 1 >= 1)
+    assert_matches_torch(lambda *t: F.conv_transpose2d(*t, **kw), lambda *t: TF.conv_transpose2d(*t, **kw), arrays)
+
+
+def test_conv_transpose2d_is_the_input_gradient_of_conv2d():
+    # <conv2d(z), x> = <z, conv_transpose2d(x)> for every z, x: the two maps are adjoint
+    rng = np.random.default_rng(8)
+    z, w, x = rng.standard_normal((2, 3, 5, 5)), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal((2, 4, 3, 3))
+    lhs = np.sum(F.conv2d(mc.Tensor(z), mc.Tensor(w), stride=2, padding=1).numpy() * x)
+    up = F.conv_transpose2d(mc.Tensor(x), mc.Tensor(w), stride=2, padding=1)
+    assert up.shape == z.shape
+    np.testing.assert_allclose(np.sum(z * up.numpy()), lhs, rtol=1e-12)
+
+
+def test_conv_transpose2d_gradcheck_and_errors():
+    rng = np.random.default_rng(9)
+    arrays = [rng.standard_normal((1, 4, 3, 2)), rng.standard_normal((4, 1, 3, 3)), rng.standard_normal(2)]
+    assert mc.gradcheck(lambda x, w, b: F.conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1,
+                                                           groups=2), arrays).ok
+    with pytest.raises(ValueError, match=re.escape("output_padding (2, 2) must be smaller than the stride (2, 2)")):
+        F.conv_transpose2d(mc.randn(1, 4, 3, 3), mc.randn(4, 2, 3, 3), stride=2, output_padding=2)
+    with pytest.raises(ValueError, match=re.escape("weight (3, 2, 3, 3) expects 3 input channels, but the input "
+                                                   "(1, 4, 3, 3) has 4")):
+        F.conv_transpose2d(mc.randn(1, 4, 3, 3), mc.randn(3, 2, 3, 3))

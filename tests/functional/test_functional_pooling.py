@@ -49,6 +49,9 @@ def test_max_pool2d_random_configurations_match_torch(H, W, K, S, P, D, ceil_mod
     assume(P <= K // 2 and min(H, W) + 2 * P >= D * (K - 1) + 1)
     x = np.random.default_rng(seed).standard_normal((2, 2, H, W))
     kw = dict(kernel_size=K, stride=S, padding=P, dilation=D, ceil_mode=ceil_mode)
+    # a dilated window can hold only padding: its output is -inf and PyTorch's CPU backward
+    # then sends the gradient to a pixel of the *next* (n, c) plane -- not worth copying
+    assume(bool(torch.isfinite(TF.max_pool2d(torch.tensor(x), **kw)).all()))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", shapes.ShapeWarning)
         assert_matches_torch(lambda t: F.max_pool2d(t, **kw), lambda t: TF.max_pool2d(t, **kw), [x])
@@ -64,6 +67,15 @@ def test_max_pool2d_ties_pick_the_same_element_as_torch(kw):
     np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
     if kw["kernel_size"] == 2:
         np.testing.assert_array_equal(ours.numpy()[0, 0], [[0, 2], [8, 10]])
+
+
+def test_ceil_mode_drops_a_last_window_that_would_start_in_the_right_padding():
+    # (5 + 2*1 - 2)/2 + 1 = 3.5 rounds up to 4, but window 4 would start at 3*2 - 1 = 5 >= H
+    x = np.random.default_rng(6).standard_normal((1, 1, 5, 5))
+    for pool, torch_pool in ((F.max_pool2d, TF.max_pool2d), (F.avg_pool2d, TF.avg_pool2d)):
+        y, _ = assert_matches_torch(lambda t: pool(t, 2, 2, 1, ceil_mode=True),
+                                    lambda t: torch_pool(t, 2, 2, 1, ceil_mode=True), [x])
+        assert y.shape == (1, 1, 3, 3)
 
 
 def test_max_pool2d_gradient_goes_to_the_maximum():

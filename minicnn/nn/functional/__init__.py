@@ -9,6 +9,7 @@ parameters and call these.  One concept per module:
 
     conv.py            conv2d: im2col + one GEMM per group, col2im for dL/dx
     conv_naive.py      conv2d_naive: the lecture's nested loops (the reference for conv2d)
+    conv_transpose.py  conv_transpose2d: conv2d's input gradient used as a layer (upsampling)
     pooling.py         max_pool2d, avg_pool2d, adaptive_avg_pool2d, adaptive_max_pool2d
     linear.py          linear, flatten
     activation.py      relu, leaky_relu, sigmoid, tanh, softmax, log_softmax
@@ -22,6 +23,7 @@ from __future__ import annotations
 from .activation import leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
 from .conv import conv2d
 from .conv_naive import conv2d_naive
+from .conv_transpose import conv_transpose2d
 from .cross_entropy import cross_entropy, nll_loss
 from .dropout import dropout
 from .linear import flatten, linear
@@ -30,7 +32,7 @@ from .normalization import batch_norm
 from .pooling import adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool2d, max_pool2d
 
 __all__ = [
-    "conv2d", "conv2d_naive",
+    "conv2d", "conv2d_naive", "conv_transpose2d",
     "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d",
     "linear", "flatten",
     "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax",

@@ -47,12 +47,13 @@ class CrossEntropy(Function):
 
     def forward(self, x, *, q, denominator, reduction: str):
         xp = get_array_module(x)
-        z = _rows(x)                                                  # (M, C)
-        shifted = z - z.max(axis=1, keepdims=True)                    # every exponent <= 0
-        log_p = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
-        losses = -(q * log_p).sum(axis=1)                             # (M,)
-        self.save_for_backward(log_p, q, x.shape, denominator, reduction)
-        with np.errstate(invalid="ignore", divide="ignore"):         # mean over nothing: nan, as PyTorch
+        # nan/inf logits, or a mean over nothing (0/0), give nan quietly, as in PyTorch
+        with np.errstate(invalid="ignore", divide="ignore"):
+            z = _rows(x)                                              # (M, C)
+            shifted = z - z.max(axis=1, keepdims=True)                # every exponent <= 0
+            log_p = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
+            losses = -(q * log_p).sum(axis=1)                         # (M,)
+            self.save_for_backward(log_p, q, x.shape, denominator, reduction)
             return reduce_loss(losses.reshape(_loss_shape(x.shape)), reduction, denominator)
 
     def backward(self, gy):
@@ -81,8 +82,8 @@ class NLLLoss(Function):
     def backward(self, gy):
         target, row_weight, shape, denominator, reduction = self.saved
         xp = get_array_module(row_weight)
-        M, C = row_weight.shape[0], shape[1] if len(shape) > 1 else shape[0]
-        g = xp.zeros((M, C), dtype=row_weight.dtype)
+        M, C = row_weight.shape[0], (shape[0] if len(shape) == 1 else shape[1])
+        g = xp.zeros((M, C), dtype=row_weight.dtype)                   # (M, C)
         g[xp.arange(M), target] = -row_weight
         return _unrows(g * _row_scale(gy, reduction, denominator, g), shape)
 

@@ -106,7 +106,8 @@ def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | Non
         raise ValueError("batch_norm: evaluation mode (training=False) needs running_mean and running_var")
     xp = get_array_module(x.data)
     arrays = {}
-    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
+    given = (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias))
+    for name, t in given:
         if t is not None:
             arrays[name] = float_tensor("batch_norm", name, t).data
             if arrays[name].shape != (C,):

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
+
 from ... import kernels, shapes
 from ...backend import get_array_module
 from ...function import Function
@@ -110,8 +112,8 @@ def avg_pool2d(input: Tensor, kernel_size: int | tuple[int, int], stride: int | 
         y: (N, C, OH, OW).
     """
     if divisor_override is not None:
-        raise NotImplementedError("avg_pool2d: divisor_override is not supported; use sum pooling by "
-                                  "multiplying the result by the window size instead")
+        raise NotImplementedError("avg_pool2d: divisor_override is not supported; multiply the result "
+                                  "by KH*KW / divisor instead")
     x = float_tensor("avg_pool2d", "input", input)
     g = shapes.pool2d_geometry(x.shape, kernel_size, stride, padding, 1, ceil_mode, op="avg_pool2d")
     return AvgPool2d.apply(x, geometry=g, count_include_pad=bool(count_include_pad))
@@ -123,7 +125,7 @@ def _adaptive_size(op: str, x: Tensor, output_size: int | None | Sequence[int | 
     if x.ndim != 4:
         raise ValueError(f"{op}: expected a 4-D input (N, C, H, W), got shape {x.shape}")
     H, W = x.shape[2], x.shape[3]
-    if output_size is None or isinstance(output_size, int):
+    if output_size is None or isinstance(output_size, (int, np.integer)):
         size = (output_size, output_size)
     else:
         size = tuple(output_size)
