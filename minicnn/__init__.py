@@ -10,6 +10,7 @@ by the functions that use them.
 """
 from __future__ import annotations
 
+from .anomaly import AnomalyError, detect_anomaly
 from .backend import Device, cuda_is_available, device
 from .creation import arange, eye, full, ones, ones_like, rand, randn, tensor, zeros, zeros_like
 from .function import Function

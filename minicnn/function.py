@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from . import grad_mode
+from . import anomaly, grad_mode
 from .backend import get_array_module
 from .tensor import Tensor
 
@@ -61,6 +61,9 @@ class Function:
         fn = cls()
         fn.needs_input_grad = tuple(t.requires_grad for t in tensors)
         out = Tensor(fn.forward(*(t.data for t in tensors), **params))
+        if anomaly.is_anomaly_enabled():
+            anomaly.check_forward(cls.__name__, [t.data for t in tensors], out.data)
+            fn.created_at = anomaly.creation_site()
         if grad_mode.is_grad_enabled() and any(fn.needs_input_grad):
             if out.dtype.kind not in "fc":
                 raise TypeError(f"{cls.__name__} produced {out.dtype} values, which cannot carry a gradient")

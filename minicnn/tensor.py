@@ -15,7 +15,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from . import grad_mode
+from . import anomaly, grad_mode
 from .backend import Device, device, device_of, get_array_module, to_device
 
 __all__ = ["Tensor"]
@@ -470,6 +470,8 @@ def _run_backward(root: Tensor, grad: Any, retain_graph: bool) -> None:
             input_grads = fn.backward(g)
         if not isinstance(input_grads, tuple):
             input_grads = (input_grads,)
+        if anomaly.is_anomaly_enabled():
+            anomaly.check_backward(type(fn).__name__, fn, g, input_grads)
         if len(input_grads) != len(fn.inputs):
             raise RuntimeError(
                 f"{type(fn).__name__}.backward returned {len(input_grads)} gradients "

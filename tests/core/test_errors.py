@@ -115,8 +115,12 @@ def test_no_assert_statements_in_the_package():
     # `python -O` strips asserts, so validation must raise real exceptions
     kernels = importlib.util.find_spec("minicnn.kernels")
     roots = [PACKAGE] + ([Path(p) for p in kernels.submodule_search_locations] if kernels else [])
+    # test files shipped with the student assignments are tests: asserts belong there
+    def is_test(p: Path) -> bool:
+        return p.name.startswith("test_") or "hidden" in p.parts or "tests" in p.parts
+
     offenders = {str(p): lines for root in roots for p in sorted(root.rglob("*.py"))
-                 if (lines := _assert_statements(p))}
+                 if not is_test(p) and (lines := _assert_statements(p))}
     assert offenders == {}, f"assert used in minicnn: {offenders}"
 
 
