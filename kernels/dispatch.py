@@ -50,7 +50,9 @@ class KernelSet:
     avgpool2d_backward: Callable
 
 
-_loaded: dict[str, KernelSet] = {}
+# name -> its kernels, or the ImportError it raised (so a missing numba is looked for
+# once, not on every call to get_kernels)
+_loaded: dict[str, KernelSet | ImportError] = {}
 
 
 def load_kernels(name: str) -> KernelSet:
@@ -67,8 +69,9 @@ def load_kernels(name: str) -> KernelSet:
             im2col = importlib.import_module(f"{__package__}.{im2col_name}")
             pooling = importlib.import_module(f"{__package__}.{pooling_name}")
         except ImportError as error:
-            raise ImportError(f"kernels {name!r} are unavailable: {_INSTALL_HINT[name]} "
-                              f"({error})") from error
+            _loaded[name] = ImportError(f"kernels {name!r} are unavailable: "
+                                        f"{_INSTALL_HINT[name]} ({error})")
+            raise _loaded[name] from error
         _loaded[name] = KernelSet(
             name=name,
             im2col=getattr(im2col, f"im2col_{suffix}"),
@@ -78,7 +81,10 @@ def load_kernels(name: str) -> KernelSet:
             avgpool2d_forward=getattr(pooling, f"avgpool2d_forward_{suffix}"),
             avgpool2d_backward=getattr(pooling, f"avgpool2d_backward_{suffix}"),
         )
-    return _loaded[name]
+    kernels = _loaded[name]
+    if isinstance(kernels, ImportError):
+        raise ImportError(str(kernels))
+    return kernels
 
 
 def _is_cupy(array) -> bool:

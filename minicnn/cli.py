@@ -1,4 +1,4 @@
-"""The ``minicnn`` command: ``minicnn demo``, ``minicnn train``, ``minicnn info`` ...
+"""The ``minicnn`` command: ``minicnn demo``, ``minicnn train``, ``minicnn info``, ``minicnn assignment`` ...
 
 Each subcommand is a small function that parses nothing itself: ``main`` builds the
 argparse tree, and the handlers call the library exactly as a user's script would.
@@ -132,6 +132,88 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _assignment_list(args: argparse.Namespace) -> int:
+    from .assignments import list_assignments
+
+    for a in list_assignments(args.source):
+        print(f"{a.name}  {a.title}  ({a.max_points:g} points)")
+        width = max(len(t.name) for t in a.tasks)
+        for t in a.tasks:
+            print(f"    {t.name:<{width}}  {t.points:>4g} points  {t.time_limit:>4g} s  {t.title}")
+    return 0
+
+
+def _assignment_build(args: argparse.Namespace) -> int:
+    from .assignments import build_assignment
+
+    out = build_assignment(args.name, args.out, with_solutions=args.with_solutions, force=args.force,
+                           source=args.source)
+    kind = "instructor package (WITH the solutions)" if args.with_solutions else "student package"
+    print(f"{args.name}: {kind} written to {out.resolve()}")
+    return 0
+
+
+def _time_limits(values: list[str]) -> float | dict[str, float] | None:
+    """['30', 'conv_backward=5'] -> {'*': 30.0, 'conv_backward': 5.0}; ['30'] -> 30.0."""
+    limits: dict[str, float] = {}
+    for value in values:
+        task, _, seconds = value.rpartition("=")
+        try:
+            limits[task or "*"] = float(seconds)
+        except ValueError:
+            raise ValueError(f"--time-limit expects SECONDS or TASK=SECONDS, got {value!r}") from None
+    if not limits:
+        return None
+    return limits["*"] if list(limits) == ["*"] else limits
+
+
+def _assignment_grade(args: argparse.Namespace) -> int:
+    from .assignments import grade_submission
+
+    report = grade_submission(args.dir, args.assignment, source=args.source, tasks=args.task or None,
+                              time_limits=_time_limits(args.time_limit), output_limit=args.output_limit,
+                              memory_limit_mb=args.memory_limit)
+    print(report.format())
+    if args.json:
+        report.write_json(args.json)
+    if args.gradescope:
+        report.write_gradescope(args.gradescope)
+    return 1 if args.strict and report.total < report.max else 0
+
+
+def _add_assignment_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("assignment", help="student assignments: list them, build starter code, grade submissions")
+    actions = p.add_subparsers(dest="action", required=True)
+    source_help = "an extra folder of assignments (also: $MINICNN_ASSIGNMENTS)"
+
+    q = actions.add_parser("list", help="the assignments with their tasks, points and time limits")
+    q.add_argument("--source", default=None, help=source_help)
+    q.set_defaults(handler=_assignment_list)
+
+    q = actions.add_parser("build", help="write the student package (starter code, visible tests, README)")
+    q.add_argument("name", help="assignment name (see `minicnn assignment list`) or folder")
+    q.add_argument("--out", required=True, help="output folder (must be new or empty)")
+    q.add_argument("--with-solutions", action="store_true", help="instructor build: keep the reference solutions")
+    q.add_argument("--force", action="store_true", help="replace an earlier build in --out")
+    q.add_argument("--source", default=None, help=source_help)
+    q.set_defaults(handler=_assignment_build)
+
+    q = actions.add_parser("grade", help="run the hidden tests against a submission folder, one process per task")
+    q.add_argument("dir", help="the submission folder")
+    q.add_argument("--assignment", default=None, help="assignment name (default: read from DIR/assignment.json)")
+    q.add_argument("--json", default=None, metavar="REPORT", help="also write the report as JSON")
+    q.add_argument("--gradescope", default=None, metavar="RESULTS",
+                   help="also write Gradescope's results.json")
+    q.add_argument("--task", action="append", default=[], help="grade only this task (repeatable)")
+    q.add_argument("--time-limit", action="append", default=[], metavar="[TASK=]SECONDS",
+                   help="override the time limit of every task, or of one task (repeatable)")
+    q.add_argument("--output-limit", type=int, default=100_000, help="bytes of output kept per task")
+    q.add_argument("--memory-limit", type=float, default=4096, help="MB of memory per task (0: no limit)")
+    q.add_argument("--strict", action="store_true", help="exit with status 1 unless every task passed")
+    q.add_argument("--source", default=None, help=source_help)
+    q.set_defaults(handler=_assignment_grade)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="minicnn", description="minicnn: a teaching engine for CNNs")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -166,6 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="time minicnn against PyTorch and NumPy's GEMM on this machine")
     bench.add_arguments(p)
     p.set_defaults(handler=bench.run_from_args)
+
+    _add_assignment_parsers(sub)
 
     return parser
 

@@ -10,8 +10,23 @@ filter covers the map:
 (the reshape is valid because minicnn, like PyTorch, flattens maps in (C, h, w) order).  The
 next Linear layers see a 1x1 "map", so they become 1x1 convolutions.  The converted network
 gives the same logits on an input of the training size, and on a larger input slides the
-whole classifier over it, returning a **class map**: cell (i, j) is the original network
-applied to the crop starting at (i * S, j * S), where S is the network's total stride.
+whole classifier over it, returning a **class map** (N, K, OH, OW).
+
+Notation:
+    (C, H, W)     the training input size;  (C, h, w) the map entering the first Linear
+    S = (SH, SW)  the total stride: the product of the strides of every conv and pooling layer
+    K             the number of classes
+
+Cell (i, j) of the class map is computed from the crop of the input starting at
+(i * SH, j * SW) of the training size H x W.  It *equals* the original network applied to
+that crop when the convolutions use no padding.  With padding (VGG's 3x3 convs have
+padding 1) the crop's border pixels see their real neighbours in the large image where the
+original network saw zeros, so cells differ a little near the edges of their receptive
+fields -- the sliding-window view is then an (excellent) approximation, as in OverFeat.
+
+An ``AdaptiveAvgPool2d`` (VGG's ``avgpool``) maps any input to a fixed size, which would
+defeat the point; at the training size it averages fixed k x k windows, so it is replaced
+by ``AvgPool2d(k, stride=k)`` (and dropped when k = 1, VGG's 7x7 pool on a 7x7 map).
 """
 from __future__ import annotations
 
@@ -27,8 +42,11 @@ __all__ = ["to_fully_convolutional", "layers_in_order", "total_stride"]
 
 
 def layers_in_order(model: nn.Module) -> list[nn.Module]:
-    """The leaf layers of a Sequential model, or of a VGG-style model (features, avgpool,
-    classifier with a flatten between them), in the order forward applies them."""
+    """The leaf layers of a Sequential model, or of a VGG-style model (``features``, optional
+    ``avgpool``, ``classifier``, with a flatten between them), in the order forward applies them.
+
+    The layers are the model's own objects (not copies).
+    """
     if isinstance(model, nn.Sequential):
         out: list[nn.Module] = []
         for layer in model:
@@ -42,63 +60,115 @@ def layers_in_order(model: nn.Module) -> list[nn.Module]:
     return [model]
 
 
-def total_stride(layers: Sequence[nn.Module]) -> int:
-    """Product of the strides of the conv and pooling layers (how far one output cell moves)."""
-    s = 1
+def _pair(v: int | Sequence[int]) -> tuple[int, int]:
+    return (int(v[0]), int(v[1])) if isinstance(v, (tuple, list)) else (int(v), int(v))
+
+
+def total_stride(layers: nn.Module | Sequence[nn.Module]) -> tuple[int, int]:
+    """(SH, SW): the product of the strides of the conv and pooling layers.
+
+    One step of an output cell moves its input window by this many pixels.
+    """
+    if isinstance(layers, nn.Module):
+        layers = layers_in_order(layers)
+    sh, sw = 1, 1
     for layer in layers:
         stride = getattr(layer, "stride", None)
         if stride is not None:
-            s *= stride[0] if isinstance(stride, (tuple, list)) else int(stride)
-    return s
+            a, b = _pair(stride)
+            sh, sw = sh * a, sw * b
+    return sh, sw
+
+
+def _fixed_pool(layer: nn.Module, h: int, w: int) -> nn.Module | None:
+    """The fixed-window pool equal to adaptive pool ``layer`` on an (h, w) map; None if identity."""
+    size = layer.output_size
+    oh, ow = size if isinstance(size, (tuple, list)) else (size, size)
+    oh, ow = oh or h, ow or w                           # None keeps that input size
+    if h % oh or w % ow:
+        raise ValueError(f"to_fully_convolutional: {layer} turns the {h}x{w} training-size map into "
+                         f"{oh}x{ow} with windows of unequal sizes ({h}/{oh}, {w}/{ow} are not whole "
+                         f"numbers), which no fixed pooling layer reproduces; use an input size whose "
+                         f"feature map is a multiple of {oh}x{ow}")
+    k = (h // oh, w // ow)
+    if k == (1, 1):
+        return None                                     # an identity at the training size
+    pool = nn.AvgPool2d if isinstance(layer, nn.AdaptiveAvgPool2d) else nn.MaxPool2d
+    return pool(kernel_size=k, stride=k)
+
+
+def _linear_as_conv(layer: nn.Linear, c: int, h: int, w: int) -> nn.Conv2d:
+    """``Linear(c*h*w -> F)`` as ``Conv2d(c -> F, kernel h x w)`` holding the same numbers."""
+    if layer.in_features != c * h * w:
+        raise ValueError(f"to_fully_convolutional: {layer} expects {layer.in_features} inputs but the "
+                         f"map entering it is {c}x{h}x{w} = {c * h * w}")
+    conv = nn.Conv2d(c, layer.out_features, kernel_size=(h, w), bias=layer.bias is not None)
+    # (F, C*h*w) -> (F, C, h, w): row f, read in (c, h, w) order, is filter f
+    conv.weight.data = np.ascontiguousarray(layer.weight.data.reshape(layer.out_features, c, h, w))
+    if layer.bias is not None:
+        conv.bias.data = layer.bias.data.copy()
+    return conv
 
 
 def to_fully_convolutional(model: nn.Module, input_shape: Sequence[int]) -> nn.Sequential:
-    """Convert a classifier (convs, then Flatten, then Linear layers) into convolutions only.
+    """Convert a classifier (convs, then a flatten, then Linear layers) into convolutions only.
 
     Args:
-        model: a Sequential or VGG-style model.
+        model: a Sequential (``..., nn.Flatten(), nn.Linear, ...``) or a VGG-style model
+            with ``features``, ``avgpool`` and ``classifier``.
         input_shape: the (C, H, W) size the classifier was trained on; it fixes the size
             (C, h, w) of the map entering the first Linear.
 
     Returns:
-        an ``nn.Sequential`` whose convolutional layers are the model's own (shared, not
-        copied) and whose fully-connected layers are new convolutions holding copies of
-        the Linear weights.  An ``AdaptiveAvgPool2d`` that is an identity at the training size (VGG's 7x7 pool
-        on a 7x7 map) is dropped, so larger inputs keep their larger maps.
+        An ``nn.Sequential`` whose convolution and pooling layers are the model's own (shared,
+        not copied), followed by new convolutions holding copies of the Linear weights.
+
+    Shape:
+        (N, C, H, W) -> (N, K, 1, 1) at the training size;
+        (N, C, H', W') -> (N, K, OH, OW) on a larger input, OH = (H' - H) // SH + 1 when the
+        sizes divide evenly (``total_stride(result)`` gives (SH, SW)).
+
+    Example:
+        >>> fcn = to_fully_convolutional(model, (1, 28, 28))
+        >>> fcn(x28).reshape(N, 10)        # the same logits as model(x28)
+        >>> fcn(x56).shape                 # a class map, one cell per 28x28 crop
+        (N, 10, 8, 8)
     """
     layers = layers_in_order(model)
     flat = next((i for i, layer in enumerate(layers) if isinstance(layer, nn.Flatten)), None)
     if flat is None:
         raise ValueError("to_fully_convolutional: the model has no Flatten between its convolutional "
                          "part and its fully-connected part")
-    body = nn.Sequential(*layers[:flat])
-    with no_grad():
-        c, h, w = body.eval()(zeros(1, *input_shape)).shape[1:]
-    new_body: list[nn.Module] = []
-    for layer in layers[:flat]:
-        if isinstance(layer, nn.AdaptiveAvgPool2d):
-            size = layer.output_size if isinstance(layer.output_size, tuple) else (layer.output_size,) * 2
-            if tuple(size) != (h, w):
-                raise ValueError(f"to_fully_convolutional: {layer} changes the {h}x{w} training-size map; "
-                                 "only an identity adaptive pool can be dropped")
-            continue
-        new_body.append(layer)
+    # Walk the convolutional part once at the training size (eval mode, restored afterwards:
+    # BatchNorm in train mode would otherwise fold these zeros into its running statistics).
+    modes = [(m, m.training) for layer in layers for m in layer.modules()]
+    for m, _ in modes:
+        m.training = False
+    body: list[nn.Module] = []
+    try:
+        with no_grad():
+            x = zeros(1, *input_shape)                                    # (1, C, H, W)
+            for layer in layers[:flat]:
+                if isinstance(layer, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
+                    layer = _fixed_pool(layer, *x.shape[2:])
+                    if layer is None:
+                        continue
+                body.append(layer)
+                x = layer(x)
+    finally:
+        for m, mode in modes:
+            m.training = mode
+    c, h, w = x.shape[1:]
     head: list[nn.Module] = []
-    in_shape = (c, h, w)
     for layer in layers[flat + 1:]:
         if isinstance(layer, nn.Linear):
-            ci, kh, kw = in_shape
-            if layer.in_features != ci * kh * kw:
-                raise ValueError(f"to_fully_convolutional: {layer} expects {layer.in_features} inputs but the "
-                                 f"map entering it is {ci}x{kh}x{kw} = {ci * kh * kw}")
-            conv = nn.Conv2d(ci, layer.out_features, kernel_size=(kh, kw), bias=layer.bias is not None)
-            conv.weight.data = np.ascontiguousarray(layer.weight.data.reshape(layer.out_features, ci, kh, kw))
-            if layer.bias is not None:
-                conv.bias.data = layer.bias.data.copy()
-            head.append(conv)
-            in_shape = (layer.out_features, 1, 1)
+            head.append(_linear_as_conv(layer, c, h, w))
+            c, h, w = layer.out_features, 1, 1                            # the next Linear sees a 1x1 map
         elif isinstance(layer, (nn.ReLU, nn.LeakyReLU, nn.Sigmoid, nn.Tanh, nn.Dropout, nn.Identity)):
-            head.append(layer)
+            head.append(layer)                                            # elementwise: same on a map
+        elif isinstance(layer, (nn.Softmax, nn.LogSoftmax)) and layer.dim == 1:
+            head.append(layer)                                            # over classes, per cell
         else:
-            raise ValueError(f"to_fully_convolutional: cannot convert {type(layer).__name__} after the Flatten")
-    return nn.Sequential(*new_body, *head)
+            raise ValueError(f"to_fully_convolutional: cannot convert {type(layer).__name__} after the "
+                             "Flatten; only Linear layers and elementwise activations/Dropout can be")
+    return nn.Sequential(*body, *head)

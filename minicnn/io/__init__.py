@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import IO
 
 import numpy as np
 
@@ -42,7 +43,7 @@ from minicnn.io.npz import load_npz, read_npz, save_npz
 from minicnn.io.onnx_weights import looks_like_onnx, read_onnx
 from minicnn.io.safe_pickle import load_cifar_batch, load_cifar_meta
 from minicnn.io.safetensors_io import load_safetensors, read_safetensors, save_safetensors
-from minicnn.io.torch_pth import LEGACY_MAGIC_BYTES, read_torch
+from minicnn.io.torch_pth import LEGACY_MAGIC_BYTES, data_pkl_members, read_torch
 from minicnn.io.weight_file import WeightFile
 
 __all__ = [
@@ -68,7 +69,7 @@ SUPPORTED_FORMATS = (
 )
 
 
-def _has_hdf5_signature(f, size: int) -> bool:
+def _has_hdf5_signature(f: IO[bytes], size: int) -> bool:
     """HDF5's signature is at byte 0, or after a user block at 512, 1024, 2048, ..."""
     offset = 0
     while offset + 8 <= size and offset <= 1 << 20:
@@ -97,7 +98,7 @@ def detect_format(path: str | os.PathLike[str]) -> str:
     if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
         with open_zip(name, name, "a zip-based weight file") as zf:
             members = zf.namelist()
-        if any(m.endswith("data.pkl") and m.count("/") <= 1 for m in members):
+        if data_pkl_members(members):
             return "torch"
         if "model.weights.h5" in members:
             return "keras"

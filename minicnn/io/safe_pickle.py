@@ -11,6 +11,12 @@ override it to return objects only from an explicit allow-list and to raise
 Persistent ids (``PERSID``/``BINPERSID``) are refused too unless the caller handles
 them (the PyTorch reader does, see ``torch_pickle.py``).
 
+One more trap: the memo. ``LONG_BINPUT i`` stores the top of the stack at memo index
+``i``, and CPython's unpickler grows its memo *array* to ``2*i`` entries first -- a
+6-byte opcode with ``i = 2**32`` asks for 64 GB. A pickler numbers memo entries 0, 1,
+2, ... as it goes, so before unpickling we walk the opcodes (``pickletools.genops``,
+which executes nothing) and refuse any memo index larger than the opcode count so far.
+
 CIFAR batches
 -------------
 The "python version" of CIFAR-10/100 is a pickle (protocol 2, written by Python 2) of
@@ -23,15 +29,19 @@ a dict with byte-string keys::
     b'filenames'     list of N byte strings
     b'batch_label'   byte string
 
-Rebuilding the array needs three NumPy globals (``_reconstruct``, ``ndarray``,
-``dtype``; or ``_frombuffer`` for protocol-5 pickles), and we check afterwards that
-its dtype is a plain number type (an object array could hold anything).
+Rebuilding the array needs the NumPy globals ``_reconstruct``, ``ndarray`` and
+``dtype`` (or ``_frombuffer`` for protocol-5 pickles). They are replaced by checked
+stand-ins (``numpy_pickle.py``) that accept only plain numeric arrays.
+
+The objects ``find_class`` returns are ``pickle_standins``: inert markers and callable
+wrappers that refuse pickle's ``BUILD`` opcode (which could otherwise modify them).
 """
 from __future__ import annotations
 
 import io
 import os
 import pickle
+import pickletools
 from collections.abc import Callable, Mapping
 from typing import IO, Any
 
@@ -41,9 +51,10 @@ from minicnn.io._fileio import BoundedReader, stream_size
 from minicnn.io.errors import (
     PathOrFile, UnsafePickleError, WeightFileError, reading, source_name,
 )
+from minicnn.io.numpy_pickle import numpy_globals, unwrap_arrays
+from minicnn.io.pickle_standins import BuildRefused
 
-__all__ = ["RestrictedUnpickler", "restricted_load", "load_cifar_batch",
-           "load_cifar_meta", "CIFAR_GLOBALS"]
+__all__ = ["RestrictedUnpickler", "restricted_load", "load_cifar_batch", "load_cifar_meta"]
 
 PersistentLoad = Callable[[Any], Any]
 
@@ -54,7 +65,7 @@ class RestrictedUnpickler(pickle.Unpickler):
     Args:
         file: binary file positioned at the start of a pickle.
         allowed: ``{(module, name): object}``; ``find_class`` returns the object, which
-            should be a safe local stand-in (never the real ``os.system``!).
+            must be a ``pickle_standins`` object (never the real ``os.system``!).
         name: file name used in error messages.
         persistent_load: handler for persistent ids, or ``None`` to refuse them.
         encoding: how Python 2 ``str`` objects are decoded (``"bytes"`` keeps bytes).
@@ -82,6 +93,12 @@ class RestrictedUnpickler(pickle.Unpickler):
                 f"from the pickle (nothing was run); a data file needs only "
                 f"{self._summary}{self._hint}"
             ) from None
+
+    def load(self) -> Any:
+        try:
+            return super().load()
+        except BuildRefused as exc:  # a stand-in was misused: name the file
+            raise UnsafePickleError(f"{self._name}: {exc}") from None
 
     def persistent_load(self, pid: Any) -> Any:
         if self._persistent is None:
@@ -111,57 +128,25 @@ def restricted_load(file: IO[bytes] | BoundedReader, allowed: Mapping[tuple[str,
     ``WeightFileError`` naming ``name`` and ``what`` was being read.
     """
     with reading(name, what):
+        _check_memo_indices(file, name, what)
         unpickler = RestrictedUnpickler(file, allowed, name, persistent_load, encoding,
                                         summary, hint)
         return unpickler.load()
 
 
-# --------------------------------------------------------------------------- NumPy arrays
-_PLAIN_KINDS = "biuf"  # bool, signed int, unsigned int, float
+_MEMO_PUTS = ("PUT", "BINPUT", "LONG_BINPUT")
 
 
-def _plain_dtype(dtype: np.dtype, name: str) -> np.dtype:
-    if not isinstance(dtype, np.dtype) or dtype.hasobject or dtype.kind not in _PLAIN_KINDS \
-            or dtype.fields is not None or dtype.subdtype is not None:
-        raise WeightFileError(
-            f"{name}: the pickle holds an array of dtype {dtype!r}; expected a plain "
-            "numeric dtype (bool, int, uint, float) -- object arrays are refused"
-        )
-    return dtype
-
-
-def _numpy_globals(name: str) -> dict[tuple[str, str], Any]:
-    """The NumPy globals a pickled plain ndarray needs, as checked stand-ins."""
-    reconstruct = np.ndarray.__reduce__(np.zeros(0))[0]  # numpy's own _reconstruct
-
-    def safe_reconstruct(subtype: Any, shape: Any, dtype: Any) -> np.ndarray:
-        if subtype is not np.ndarray:
-            raise WeightFileError(f"{name}: _reconstruct of {subtype!r}; expected numpy.ndarray")
-        return reconstruct(np.ndarray, shape, dtype)
-
-    def safe_frombuffer(buf: Any, dtype: Any, shape: Any, order: str) -> np.ndarray:
-        dtype = _plain_dtype(np.dtype(dtype), name)
-        flat = np.frombuffer(bytes(buf), dtype=dtype)
-        return flat.reshape(shape, order=order).copy(order="K")
-
-    table: dict[tuple[str, str], Any] = {("numpy", "ndarray"): np.ndarray,
-                                         ("numpy", "dtype"): np.dtype}
-    for core in ("numpy.core", "numpy._core"):  # NumPy 1.x and 2.x module names
-        table[(f"{core}.multiarray", "_reconstruct")] = safe_reconstruct
-        table[(f"{core}.numeric", "_frombuffer")] = safe_frombuffer
-    # Python 3 pickles bytes at protocol 2 as _codecs.encode(text, "latin1").
-    table[("_codecs", "encode")] = _latin1_encode
-    return table
-
-
-def _latin1_encode(text: str, encoding: str = "utf-8") -> bytes:
-    if encoding not in ("latin1", "latin-1") or not isinstance(text, str):
-        raise WeightFileError(f"_codecs.encode with encoding {encoding!r}; expected 'latin1'")
-    return text.encode("latin1")
-
-
-CIFAR_GLOBALS = ("numpy.ndarray", "numpy.dtype", "numpy(._)core.multiarray._reconstruct",
-                 "numpy(._)core.numeric._frombuffer", "_codecs.encode (latin1 only)")
+def _check_memo_indices(file: IO[bytes] | BoundedReader, name: str, what: str) -> None:
+    """Walk the pickle's opcodes (nothing runs) and rewind; refuse absurd memo indices."""
+    start = file.tell()
+    for count, (opcode, arg, _pos) in enumerate(pickletools.genops(file)):
+        if opcode.name in _MEMO_PUTS and not (isinstance(arg, int) and 0 <= arg <= count):
+            raise WeightFileError(
+                f"{name}: {what} stores memo entry {arg!r} after only {count} opcodes; "
+                "expected memo indices numbered 0, 1, 2, ... (a huge index would make the "
+                "unpickler allocate a huge table)")
+    file.seek(start)
 
 
 # --------------------------------------------------------------------------- CIFAR
@@ -169,25 +154,27 @@ def _load_pickled_dict(source: PathOrFile, what: str) -> tuple[dict[str, Any], s
     name = source_name(source)
     if isinstance(source, (str, os.PathLike)):
         with open(source, "rb") as f:
-            obj = restricted_load(BoundedReader(f, stream_size(f)), _numpy_globals(name),
-                                  name, what, encoding="bytes")
+            obj = restricted_load(BoundedReader(f, stream_size(f)), numpy_globals(), name,
+                                  what, encoding="bytes")
     else:
         raw = source if hasattr(source, "seek") else io.BytesIO(source.read())
         try:
             size = stream_size(raw)
-        except (OSError, ValueError):  # unseekable stream (e.g. a tar member): buffer it
+        except (OSError, ValueError):  # unseekable stream: buffer it
             raw = io.BytesIO(raw.read())
             size = stream_size(raw)
-        obj = restricted_load(BoundedReader(raw, size), _numpy_globals(name), name, what,
+        obj = restricted_load(BoundedReader(raw, size), numpy_globals(), name, what,
                               encoding="bytes")
+    try:
+        obj = unwrap_arrays(obj)  # PickledArray stand-ins -> NumPy arrays
+    except BuildRefused as exc:
+        raise UnsafePickleError(f"{name}: {exc}") from None
     if not isinstance(obj, dict):
         raise WeightFileError(f"{name}: {what} holds a {type(obj).__name__}; expected a dict")
     out: dict[str, Any] = {}
     for key, value in obj.items():
         if not isinstance(key, (bytes, str)):
             raise WeightFileError(f"{name}: {what} has a non-string key {key!r}")
-        if isinstance(value, np.ndarray):
-            _plain_dtype(value.dtype, name)  # no object arrays, whatever the key
         out[key.decode("latin1") if isinstance(key, bytes) else key] = value
     return out, name
 

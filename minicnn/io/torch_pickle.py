@@ -26,6 +26,9 @@ file), so a lying file fails before a single data byte is read. ``materialize`` 
 turns a ``TensorRef`` plus its storage bytes into a NumPy array (``as_strided`` over
 the storage, then a copy). Every other global -- ``os.system``, ``builtins.eval``,
 ``subprocess.Popen``, a pickled ``nn.Module`` class -- is refused by name.
+
+All stand-ins are ``pickle_standins.Frozen``: the pickle's ``BUILD`` opcode cannot
+change a ``TensorRef`` after it was validated, nor patch an allowed function.
 """
 from __future__ import annotations
 
@@ -38,10 +41,11 @@ from typing import Any
 import numpy as np
 
 from minicnn.io.errors import WeightFileError
+from minicnn.io.pickle_standins import Frozen, Marker, SafeGlobal
 
 
 @dataclass(frozen=True)
-class TorchDType:
+class TorchDType(Frozen):
     """A torch dtype and how its elements are stored on disk (little-endian)."""
 
     name: str          # torch's name, e.g. "float32"
@@ -77,7 +81,7 @@ UNTYPED = TorchDType("untyped bytes", "u1")
 
 
 @dataclass(frozen=True)
-class StorageType:
+class StorageType(Frozen):
     """Stand-in for a ``torch.*Storage`` class named in the pickle."""
 
     name: str
@@ -85,7 +89,7 @@ class StorageType:
 
 
 @dataclass(frozen=True)
-class StorageRef:
+class StorageRef(Frozen):
     """A storage the pickle refers to; its bytes live outside the pickle under ``key``.
 
     ``start``/``nbytes`` select a byte range of the root storage (legacy storage views;
@@ -100,7 +104,7 @@ class StorageRef:
 
 
 @dataclass(frozen=True)
-class TensorRef:
+class TensorRef(Frozen):
     """A tensor = a strided view of a storage. Offsets and strides count elements."""
 
     storage: StorageRef
@@ -115,7 +119,7 @@ class TensorRef:
 
 
 # Stand-ins for the classes torch.Tensor / torch.nn.Parameter: only compared, never called.
-_TENSOR, _PARAMETER = "torch.Tensor", "torch.nn.Parameter"
+_TENSOR, _PARAMETER = Marker("torch.Tensor"), Marker("torch.nn.Parameter")
 
 
 class TorchUnpickling:
@@ -136,24 +140,32 @@ class TorchUnpickling:
         self.legacy = legacy
         self.check_storage = check_storage
         self.roots: dict[str, tuple[TorchDType, int]] = {}  # key -> (dtype, numel)
+        self._tensor_rebuilders: tuple[SafeGlobal, ...] = ()
 
     # ------------------------------------------------------------------ allow-list
     def allowed_globals(self) -> dict[tuple[str, str], Any]:
+        """``{(module, name): stand-in}`` for every global a torch.save pickle uses."""
+        rebuild_v2 = SafeGlobal(self._rebuild_tensor_v2, "torch._utils._rebuild_tensor_v2")
+        self._tensor_rebuilders = (
+            SafeGlobal(self._rebuild_tensor, "torch._utils._rebuild_tensor"), rebuild_v2,
+            SafeGlobal(self._rebuild_tensor_v3, "torch._utils._rebuild_tensor_v3"),
+            SafeGlobal(_rebuild_parameter, "torch._utils._rebuild_parameter"),
+        )
+        from_type = SafeGlobal(self._rebuild_from_type_v2, "torch._tensor._rebuild_from_type_v2")
         table: dict[tuple[str, str], Any] = {
-            ("collections", "OrderedDict"): OrderedDict,
-            ("torch", "Size"): tuple,
-            ("torch._utils", "_rebuild_tensor"): self._rebuild_tensor,
-            ("torch._utils", "_rebuild_tensor_v2"): self._rebuild_tensor_v2,
-            ("torch._utils", "_rebuild_tensor_v3"): self._rebuild_tensor_v3,
-            ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
-            ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
-            ("torch._tensor", "_rebuild_from_type_v2"): self._rebuild_from_type_v2,
-            ("torch.tensor", "_rebuild_from_type_v2"): self._rebuild_from_type_v2,
+            ("collections", "OrderedDict"): OrderedDict,  # a real class; building one is safe
+            ("torch", "Size"): SafeGlobal(tuple, "torch.Size"),
+            ("torch._utils", "_rebuild_parameter_with_state"):
+                SafeGlobal(_rebuild_parameter, "torch._utils._rebuild_parameter_with_state"),
+            ("torch._tensor", "_rebuild_from_type_v2"): from_type,
+            ("torch.tensor", "_rebuild_from_type_v2"): from_type,  # torch < 1.8 module name
             ("torch", "Tensor"): _TENSOR,
             ("torch.nn.parameter", "Parameter"): _PARAMETER,
             ("torch", "UntypedStorage"): StorageType("UntypedStorage", UNTYPED),
             ("torch.storage", "UntypedStorage"): StorageType("UntypedStorage", UNTYPED),
         }
+        for rebuilder in self._tensor_rebuilders:
+            table[tuple(rebuilder.label.rsplit(".", 1))] = rebuilder
         for cls, dtype_name in _STORAGE_CLASSES.items():
             for module in ("torch", "torch.cuda"):  # legacy GPU checkpoints: torch.cuda.*
                 table[(module, cls)] = StorageType(cls, _DTYPES[dtype_name])
@@ -243,9 +255,8 @@ class TorchUnpickling:
     def _rebuild_from_type_v2(self, func: Any, new_type: Any, args: Any, state: Any) -> Any:
         # Tensor subclasses are rebuilt as func(*args) then converted to new_type; we
         # accept only plain Tensor / Parameter, whose conversion changes nothing.
-        rebuilders = (self._rebuild_tensor, self._rebuild_tensor_v2, self._rebuild_tensor_v3,
-                      _rebuild_parameter)
-        if new_type not in (_TENSOR, _PARAMETER) or func not in rebuilders \
+        if (new_type is not _TENSOR and new_type is not _PARAMETER) \
+                or not any(func is r for r in self._tensor_rebuilders) \
                 or not isinstance(args, tuple):
             raise WeightFileError(f"{self.name}: tensor subclass {new_type!r:.60}; expected "
                                   "torch.Tensor or torch.nn.Parameter")
@@ -292,21 +303,32 @@ def _is_count(x: Any) -> bool:
     return isinstance(x, int) and not isinstance(x, bool) and x >= 0
 
 
-def materialize(tensor: TensorRef, root: bytes | memoryview, big_endian: bool) -> np.ndarray:
+def materialize(tensor: TensorRef, root: bytes | memoryview, big_endian: bool,
+                name: str) -> np.ndarray:
     """Copy the strided view ``tensor`` out of the root storage bytes ``root``.
 
     ``root`` must hold ``tensor.storage.root_nbytes`` bytes (the caller checks). The
     result is a C-contiguous, native-endian array that owns its memory; bfloat16 is
     widened exactly to float32 by placing its 16 bits at the top of a float32.
     """
+    storage = tensor.storage
+    if len(root) != storage.root_nbytes or storage.start + storage.nbytes > len(root):
+        raise WeightFileError(f"{name}: storage {storage.key!r} has {len(root)} bytes, "
+                              f"expected {storage.root_nbytes}")
     dtype = np.dtype(tensor.dtype.stored)
     if big_endian:
         dtype = dtype.newbyteorder(">")
     if tensor.numel == 0:
         out = np.zeros(tensor.size, dtype=dtype.newbyteorder("="))
     else:
-        start = tensor.storage.start + tensor.offset * dtype.itemsize  # in bytes
-        count = (tensor.storage.start + tensor.storage.nbytes - start) // dtype.itemsize
+        # as_strided does no bounds checks, so re-check here what _view validated:
+        # the last element, offset + sum (n - 1) * stride, must lie inside the storage.
+        last = tensor.offset + sum((n - 1) * s for n, s in zip(tensor.size, tensor.stride))
+        if last < 0 or (last + 1) * dtype.itemsize > storage.nbytes:
+            raise WeightFileError(f"{name}: tensor view reaches element {last} outside "
+                                  f"storage {storage.key!r}")
+        start = storage.start + tensor.offset * dtype.itemsize  # in bytes
+        count = (storage.start + storage.nbytes - start) // dtype.itemsize
         flat = np.frombuffer(root, dtype=dtype, count=count, offset=start)  # (count,)
         strides = tuple(s * dtype.itemsize for s in tensor.stride)           # bytes
         view = np.lib.stride_tricks.as_strided(flat, shape=tensor.size, strides=strides,

@@ -94,15 +94,23 @@ def read_torch(path: str | os.PathLike[str], key: str | None = None) -> WeightFi
 
 
 # ------------------------------------------------------------------------ zip format
+def data_pkl_members(names: list[str]) -> list[str]:
+    """Members named ``data.pkl`` or ``<one folder>/data.pkl`` (torch.save's pickle)."""
+    return [n for n in names if n == "data.pkl"
+            or (n.endswith("/data.pkl") and n.count("/") == 1)]
+
+
 def _read_zip(name: str, size: int, key: str | None) -> tuple[dict[str, np.ndarray], dict]:
     with open_zip(name, name, "a PyTorch zip checkpoint") as zf:
         infos = {info.filename: info for info in zf.infolist()}
-        pickles = [n for n in infos if n.endswith("data.pkl") and n.count("/") <= 1]
-        if len(pickles) != 1:
-            hint = (" (this looks like a TorchScript archive from torch.jit.save)"
-                    if any(n.endswith("constants.pkl") for n in infos) else "")
+        if any(n.endswith("/constants.pkl") for n in infos):
             raise WeightFileError(
-                f"{name}: found {len(pickles)} '<prefix>/data.pkl' members{hint}; expected "
+                f"{name}: a TorchScript archive (torch.jit.save); it holds code, not just "
+                "weights -- load it in torch and save model.state_dict() instead")
+        pickles = data_pkl_members(list(infos))
+        if len(pickles) != 1:
+            raise WeightFileError(
+                f"{name}: found {len(pickles)} '<prefix>/data.pkl' members; expected "
                 "exactly one, as written by torch.save")
         prefix = pickles[0][: -len("data.pkl")]
 
@@ -142,7 +150,7 @@ def _read_zip(name: str, size: int, key: str | None) -> tuple[dict[str, np.ndarr
             skey = tensor.storage.key
             if skey not in cache:
                 cache[skey] = read_zip_member(zf, infos[f"{prefix}data/{skey}"], size, name)
-            arrays[tensor_name] = materialize(tensor, cache[skey], big_endian)
+            arrays[tensor_name] = materialize(tensor, cache[skey], big_endian, name)
             uses[skey] -= 1
             if uses[skey] == 0:
                 del cache[skey]
@@ -202,7 +210,8 @@ def _read_legacy(name: str, size: int, key: str | None) -> tuple[dict[str, np.nd
             if skey in by_storage:
                 data = read_exact(f, nbytes, name, f"storage {skey!r}")
                 for tensor_name in by_storage.pop(skey):
-                    copied[tensor_name] = materialize(state_dict[tensor_name], data, False)
+                    copied[tensor_name] = materialize(state_dict[tensor_name], data, False,
+                                                      name)
             else:
                 f.seek(nbytes, os.SEEK_CUR)  # a storage the state dict does not use
         if by_storage:

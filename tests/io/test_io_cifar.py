@@ -20,7 +20,7 @@ def _int(i: int) -> bytes:
     return b"K" + bytes([i]) if 0 <= i < 256 else b"J" + struct.pack("<i", i)
 
 
-def _py2_value(v) -> bytes:
+def _py2_value(v, dtype_flags: int = 0) -> bytes:
     if isinstance(v, bytes):
         return _binstring(v)
     if isinstance(v, int):
@@ -31,17 +31,17 @@ def _py2_value(v) -> bytes:
     # numpy.core.multiarray._reconstruct(ndarray, (0,), 'b'), then BUILD with
     # (1, shape, dtype('u1', 0, 1) BUILD (3, '|', None, None, None, -1, -1, 0), False, raw)
     dtype = (b"cnumpy\ndtype\n" + _binstring(b"u1") + _int(0) + _int(1) + b"\x87R"
-             + b"(" + _int(3) + _binstring(b"|") + b"NNN" + _int(-1) + _int(-1) + _int(0)
-             + b"tb")
+             + b"(" + _int(3) + _binstring(b"|") + b"NNN" + _int(-1) + _int(-1)
+             + _int(dtype_flags) + b"tb")
     shape = b"(" + b"".join(_int(n) for n in v.shape) + b"t"
     return (b"cnumpy.core.multiarray\n_reconstruct\n" + b"cnumpy\nndarray\n" + _int(0)
             + b"\x85" + _binstring(b"b") + b"\x87R"
             + b"(" + _int(1) + shape + dtype + b"\x89" + _binstring(v.tobytes()) + b"tb")
 
 
-def py2_pickle(batch: dict) -> bytes:
+def py2_pickle(batch: dict, dtype_flags: int = 0) -> bytes:
     """The bytes Python 2's cPickle.dump(batch, f, 2) writes for a CIFAR batch."""
-    items = b"".join(_py2_value(k) + _py2_value(v) for k, v in batch.items())
+    items = b"".join(_py2_value(k) + _py2_value(v, dtype_flags) for k, v in batch.items())
     return b"\x80\x02}(" + items + b"u."
 
 
@@ -157,4 +157,31 @@ def test_truncated_empty_and_non_dict(tmp_path, rng):
         load_cifar_batch(path)
     path.write_bytes(pickle.dumps({b"data": np.zeros((2, 3072), np.uint8)}))
     with pytest.raises(WeightFileError, match="no labels"):
+        load_cifar_batch(path)
+
+
+def test_huge_memo_index_is_refused_before_unpickling(tmp_path):
+    # EMPTY_DICT, LONG_BINPUT 2**32-1: CPython would first grow its memo to 2**33 slots.
+    path = tmp_path / "memo_bomb"
+    path.write_bytes(b"\x80\x02}r\xff\xff\xff\xff.")
+    with pytest.raises(WeightFileError, match="memo entry 4294967295 after only 2 opcodes"):
+        load_cifar_batch(path)
+
+
+def test_numpy_setstate_is_never_reached(tmp_path, rng):
+    # dtype flags 0xFF would make NumPy read the raw bytes as object pointers (it
+    # segfaults); the stand-in accepts only the state NumPy writes for plain dtypes.
+    path = tmp_path / "batch"
+    path.write_bytes(py2_pickle(make_batch(rng), dtype_flags=0xFF))
+    with pytest.raises(UnsafePickleError, match="dtype state"):
+        load_cifar_batch(path)
+    # Calling numpy.ndarray((10**12,)) would allocate 8 TB: ndarray is only a marker.
+    path.write_bytes(b"\x80\x02cnumpy\nndarray\n\x8a\x05" + (10**12).to_bytes(5, "little")
+                     + b"\x85\x85R.")
+    with pytest.raises(WeightFileError, match="not callable"):
+        load_cifar_batch(path)
+    # _reconstruct may only build NumPy's usual empty (0,) shell.
+    path.write_bytes(b"\x80\x02cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\n"
+                     b"\x8a\x05" + (10**12).to_bytes(5, "little") + b"\x85U\x01b\x87R.")
+    with pytest.raises(UnsafePickleError, match="expected \\(numpy.ndarray, \\(0,\\)\\)"):
         load_cifar_batch(path)

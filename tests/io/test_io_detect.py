@@ -130,3 +130,22 @@ def test_readers_do_not_import_torch_or_tensorflow(tmp_path, arrays):
                             env=env, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""  # not even the optional readers' packages
+
+
+def test_corrupted_bytes_fail_as_weight_file_errors(tmp_path, arrays, write_keras2, write_keras3):
+    """Seeded byte flips / inserts in every format: a clean error or a clean read, never
+    another exception type (a small, fast version of the fuzzing done during development)."""
+    files = write_all_formats(tmp_path, arrays, write_keras2, write_keras3)
+    rng = np.random.default_rng(1234)
+    bad = tmp_path / "corrupt"
+    for fmt, path in files.items():
+        data = path.read_bytes()
+        for _ in range(25):
+            mutated = bytearray(data)
+            for _ in range(int(rng.integers(1, 4))):
+                mutated[int(rng.integers(0, len(mutated)))] = int(rng.integers(0, 256))
+            bad.write_bytes(bytes(mutated))
+            try:
+                load_weights(bad)  # a flip inside float data is still a valid file
+            except WeightFileError:
+                pass

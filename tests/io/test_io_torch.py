@@ -289,3 +289,50 @@ def test_many_views_of_one_storage_cannot_blow_up_memory(tmp_path):
     write_zip(path, torch_pickle(views), {"0": np.zeros(4000, np.float32).tobytes()})
     with pytest.raises(WeightFileError, match="more than 16x"):
         read_torch(path)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit is deprecated
+def test_torchscript_archive_is_refused(tmp_path):
+    path = tmp_path / "scripted.pt"
+    torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), str(path))
+    with pytest.raises(WeightFileError, match="TorchScript archive"):
+        read_torch(path)
+
+
+class ModifiedTensor(FakeTensor):
+    """Rebuilt, then modified by BUILD to claim a bigger view than was validated."""
+
+    def __reduce__(self):
+        return (torch._utils._rebuild_tensor_v2, self.args, {"size": (10**9,)})
+
+
+def test_build_cannot_modify_validated_objects_or_allowed_globals(tmp_path):
+    path = tmp_path / "build.pth"
+    data = np.zeros(4, np.float32).tobytes()
+    write_zip(path, torch_pickle({"w": ModifiedTensor(zip_storage(4), 0, (4,), (1,))}),
+              {"0": data})
+    with pytest.raises(UnsafePickleError, match="tried to modify a TensorRef"):
+        read_torch(path)
+    # GLOBAL torch._utils._rebuild_tensor_v2, EMPTY_DICT, BUILD: patch the function itself
+    write_zip(path, b"\x80\x02ctorch._utils\n_rebuild_tensor_v2\n}b.", {"0": data})
+    with pytest.raises(UnsafePickleError, match="tried to modify a SafeGlobal"):
+        read_torch(path)
+
+
+def test_any_archive_prefix_and_legacy_storage_views(tmp_path):
+    values = np.arange(8, dtype="<f4")
+    path = tmp_path / "prefix.pth"  # torch 1.6-1.x used the file's stem as the folder
+    write_zip(path, torch_pickle({"w": FakeTensor(zip_storage(8), 2, (3,), (2,))}),
+              {"0": values.tobytes()}, prefix="my_model")
+    np.testing.assert_array_equal(read_torch(path).arrays["w"], [2.0, 4.0, 6.0])
+
+    # Old torch saved storage *views*: elements [3, 3 + 4) of root storage "r".
+    view = ("storage", torch.FloatStorage, "r", "cpu", 8, ("v", 3, 4))
+    main = torch_pickle({"w": FakeTensor(FakeStorage(view), 1, (2,), (1,))})
+    write_legacy(path, main, ["r"], (8).to_bytes(8, "little") + values.tobytes())
+    np.testing.assert_array_equal(read_torch(path).arrays["w"], [4.0, 5.0])
+    bad = ("storage", torch.FloatStorage, "r", "cpu", 8, ("v", 6, 4))  # ends at 10 > 8
+    write_legacy(path, torch_pickle({"w": FakeTensor(FakeStorage(bad), 0, (1,), (1,))}),
+                 ["r"], (8).to_bytes(8, "little") + values.tobytes())
+    with pytest.raises(WeightFileError, match="storage view"):
+        read_torch(path)

@@ -1,0 +1,342 @@
+# %% [markdown]
+# # Tutorial 9 — Speed: the NumPy reference, the Numba kernels and the GPU, side by side
+#
+# Tutorial 3 showed that a convolution is `im2col` (a copy) followed by one matrix multiply
+# (a GEMM), and that this is hundreds of times faster than Python loops. This tutorial
+# measures what is left: how long the copy takes in each implementation of the kernels,
+# how long the GEMM takes, and how minicnn compares with PyTorch on the same machine.
+#
+# minicnn has up to four implementations of its hot kernels (im2col, col2im, pooling),
+# all with the same contract, chosen by `minicnn.kernels.get_kernels(x)`:
+#
+# | name | file | what it is |
+# |---|---|---|
+# | `reference` | `kernels/im2col.py` | readable NumPy: one strided copy per kernel tap |
+# | `numpy` | `kernels/im2col.py` | the fastest pure-NumPy version (`as_strided`, one copy) |
+# | `numba` | `kernels/im2col_numba.py` | the loops compiled by Numba, parallel over rows |
+# | `cuda` | `kernels/im2col_cuda.py` | Numba-CUDA, one GPU thread per element (CuPy arrays) |
+#
+# The environment variable `MINICNN_KERNELS` overrides the choice, and the dispatcher reads
+# it at every call, so this script switches implementations by setting `os.environ`.
+#
+# **Timing honestly.** Each number is the *fastest* of several runs (the run least
+# disturbed by other programs) after one warm-up run (which compiles the Numba kernels).
+# Your numbers will differ from anyone else's; the ratios between rows are what to read.
+
+# %%
+import os
+
+# One thread for every contender -- NumPy's BLAS, Numba, PyTorch -- so the rows compare the
+# code, not how many cores each library grabs, and a busy machine disturbs them less.
+# (Thread pools are sized when the libraries load, so this comes before `import numpy`.)
+# To measure with every core: OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 NUMBA_NUM_THREADS=2.
+for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ.setdefault(var, "1")
+
+import platform
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+import minicnn
+from minicnn import Tensor, kernels
+from minicnn.nn import functional as F
+
+FAST = os.environ.get("MINICNN_FAST") == "1"          # the tests: small shapes, few repeats
+OUT = Path(os.environ.get("MINICNN_OUT", "out/tutorials/09_speed"))
+REPEAT = 3 if FAST else 7
+
+# (N, C, H, W), C_out: the two conv layers of the demo CNN, and (full run) a deeper layer
+SHAPES = [((8, 1, 28, 28), 16), ((8, 16, 14, 14), 32)] if FAST else \
+         [((64, 1, 28, 28), 16), ((64, 16, 14, 14), 32), ((16, 64, 32, 32), 64)]
+K, S, P = 3, 1, 1                                       # 3x3 filters, stride 1, padding 1 ("same")
+
+
+def best_ms(fn: Callable[[], object], repeat: int = REPEAT) -> float:
+    """Milliseconds of the fastest of `repeat` calls, after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1000 * min(times)
+
+
+def use_kernels(name: str) -> None:
+    """Select an implementation for every following call (read by kernels/dispatch.py)."""
+    os.environ[kernels.ENV_VAR] = name
+
+
+# %% [markdown]
+# ## 1. What can run on this machine
+#
+# `available_kernels()` tries to load each implementation and says why one cannot run.
+
+# %%
+info = kernels.available_kernels()
+blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+      f"NumPy {np.__version__} with {blas.get('name')} {blas.get('version', '')}; "
+      f"threads: BLAS {os.environ['OPENBLAS_NUM_THREADS']}, Numba {os.environ['NUMBA_NUM_THREADS']}")
+for name, row in info["implementations"].items():
+    print(f"  {name:9s} {'available  ' if row['available'] else 'unavailable'} {row['detail']}")
+IMPLS = [name for name in ("reference", "numpy", "numba") if info["implementations"][name]["available"]]
+GPU = info["implementations"]["cuda"]["available"] and minicnn.cuda_is_available()
+if not GPU:
+    print(f"no CuPy row below: {info['implementations']['cuda']['detail']} "
+          f"(minicnn.cuda_is_available() = {minicnn.cuda_is_available()})")
+
+try:
+    import torch                                        # optional: PyTorch as the yardstick
+    print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads")
+except ImportError:
+    torch = None
+    print("PyTorch is not installed: no torch row below")
+
+# %% [markdown]
+# ## 2. im2col and col2im alone
+#
+# im2col copies N*OH*OW rows of C*KH*KW values: it moves memory and does no arithmetic,
+# so its speed is set by how well the implementation walks memory. col2im, its adjoint
+# (the backward pass), adds overlapping windows back together.
+
+# %%
+def im2col_args(shape: tuple[int, int, int, int]) -> tuple[int, ...]:
+    """(KH, KW, SH, SW, PH, PW, DH, DW, OH, OW) of a 3x3, stride-1, padding-1 conv."""
+    N, C, H, W = shape
+    OH, OW = (H + 2 * P - K) // S + 1, (W + 2 * P - K) // S + 1
+    return K, K, S, S, P, P, 1, 1, OH, OW
+
+
+def to_device(a: np.ndarray, name: str):
+    """The array on the device implementation `name` runs on (CuPy for "cuda")."""
+    return Tensor(a).to("cuda").data if name == "cuda" else a
+
+
+def synchronize(name: str) -> None:
+    """GPU kernels run asynchronously: wait for them before reading the clock."""
+    if name == "cuda":
+        import cupy
+        cupy.cuda.Device().synchronize()
+
+
+kernel_impls = IMPLS + (["cuda"] if GPU else [])
+rng = np.random.default_rng(0)
+print(f"{'shape':20s} {'kernels':10s} {'im2col ms':>10s} {'col2im ms':>10s}  {'vs reference':>12s}")
+for shape, _ in SHAPES:
+    x = rng.standard_normal(shape, dtype=np.float32)
+    N, C, H, W = shape
+    geometry = im2col_args(shape)
+    base = None
+    for name in kernel_impls:
+        use_kernels(name)
+        xd = to_device(x, name)
+        k = kernels.get_kernels(xd)
+        cols = k.im2col(xd, *geometry)                                   # (N*OH*OW, C*KH*KW)
+        t_im2col = best_ms(lambda: (k.im2col(xd, *geometry), synchronize(name)))
+        t_col2im = best_ms(lambda: (k.col2im(cols, N, C, H, W, *geometry), synchronize(name)))
+        base = base or t_im2col + t_col2im
+        print(f"{str(shape):20s} {name:10s} {t_im2col:10.2f} {t_col2im:10.2f}  "
+              f"{base / (t_im2col + t_col2im):11.1f}x")
+
+# %% [markdown]
+# ## 3. conv2d forward + backward, and the GEMM alone
+#
+# One training step of a conv layer runs three matrix multiplies (M = N*OH*OW output
+# pixels, K = C*KH*KW, O = C_out):
+#
+#     forward          y       = cols @ W.T       (M, K) @ (K, O)
+#     weight gradient  dL/dW   = gy.T @ cols      (O, M) @ (M, K)
+#     input gradient   dL/dcols = gy @ W          (M, O) @ (O, K)    then col2im
+#
+# each 2*M*K*O floating-point operations. The "GEMM only" row times just these three
+# products with NumPy on the same shapes: no implementation of im2col + GEMM can beat it.
+# The GEMM share (GEMM time / conv time) says how much of minicnn's time is that
+# unavoidable multiply; the rest is copying (im2col, col2im, layout changes) and Python.
+
+# %%
+def conv_step(x: np.ndarray, w: np.ndarray, b: np.ndarray, gy: np.ndarray) -> tuple[np.ndarray, ...]:
+    """minicnn conv2d forward + backward; returns y and the three gradients."""
+    xt, wt, bt = (Tensor(a, requires_grad=True) for a in (x, w, b))
+    y = F.conv2d(xt, wt, bt, stride=S, padding=P)
+    y.backward(Tensor(gy))
+    return y.numpy(), xt.grad.numpy(), wt.grad.numpy(), bt.grad.numpy()
+
+
+def torch_step(x: np.ndarray, w: np.ndarray, b: np.ndarray, gy: np.ndarray) -> tuple[np.ndarray, ...]:
+    xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    y = torch.nn.functional.conv2d(xt, wt, bt, stride=S, padding=P)
+    y.backward(torch.from_numpy(gy))
+    return y.detach().numpy(), xt.grad.numpy(), wt.grad.numpy(), bt.grad.numpy()
+
+
+results = {}                                            # (shape, row name) -> ms
+print(f"{'shape':20s} {'C_out':>5s} {'implementation':16s} {'fwd+bwd ms':>10s} {'vs reference':>12s} {'GEMM share':>10s}")
+for shape, c_out in SHAPES:
+    N, C, H, W = shape
+    x = rng.standard_normal(shape, dtype=np.float32)
+    w = (rng.standard_normal((c_out, C, K, K)) * np.sqrt(2 / (C * K * K))).astype(np.float32)
+    b = np.zeros(c_out, dtype=np.float32)
+    gy = rng.standard_normal((N, c_out, H, W), dtype=np.float32)
+
+    M, Kdim = N * H * W, C * K * K
+    cols = kernels.load_kernels("numpy").im2col(x, *im2col_args(shape))   # (M, K)
+    w_mat, gy_mat = w.reshape(c_out, Kdim), np.ascontiguousarray(gy.transpose(0, 2, 3, 1)).reshape(M, c_out)
+    t_gemm = best_ms(lambda: (cols @ w_mat.T, gy_mat.T @ cols, gy_mat @ w_mat))
+    rows = {}
+    for name in IMPLS:
+        use_kernels(name)
+        rows[name] = best_ms(lambda: conv_step(x, w, b, gy))
+        results[shape, name] = rows[name]
+        outputs = conv_step(x, w, b, gy)
+        if name == IMPLS[0]:
+            expected = outputs
+        error = max(np.abs(o - e).max() / np.abs(e).max() for o, e in zip(outputs, expected))
+        results[shape, name, "error"] = error
+    if torch is not None:
+        rows["torch"] = best_ms(lambda: torch_step(x, w, b, gy))
+        results[shape, "torch"] = rows["torch"]
+        results[shape, "torch", "error"] = max(np.abs(o - e).max() / np.abs(e).max()
+                                               for o, e in zip(torch_step(x, w, b, gy), expected))
+    rows["GEMM only"] = t_gemm
+    results[shape, "GEMM only"] = t_gemm
+    for name, ms in rows.items():
+        share = f"{100 * t_gemm / ms:9.0f}%" if name not in ("GEMM only", "torch") else ""
+        print(f"{str(shape):20s} {c_out:5d} {name:16s} {ms:10.2f} {rows['reference'] / ms:11.1f}x {share:>10s}")
+    gflops = 3 * 2 * M * Kdim * c_out / 1e9
+    print(f"{'':27s}3 GEMMs of 2*{M}*{Kdim}*{c_out} = {gflops:.3f} GFLOP: "
+          f"{gflops / (t_gemm / 1000):.1f} GFLOP/s in the GEMM alone")
+use_kernels("")                                         # back to the automatic choice
+
+worst = max(v for key, v in results.items() if len(key) == 3 and key[1] != "torch")
+print(f"all minicnn implementations agree: max relative difference {worst:.1e}")
+if torch is not None:
+    worst_torch = max(v for key, v in results.items() if len(key) == 3 and key[1] == "torch")
+    print(f"PyTorch agrees with minicnn: max relative difference {worst_torch:.1e}")
+
+# %% [markdown]
+# How to read the table:
+#
+# * **The first layer (C = 1) is not a GEMM problem.** K = 1*3*3 = 9, so the matrices are
+#   long and thin and the multiply does only 2*9 flops per value it reads: memory traffic
+#   (im2col, the layout changes between (N, C, H, W) and the (M, C_out) matrix, col2im) is
+#   most of the time, and the GEMM share is small.
+# * **Deeper layers are.** With C = 16 or 64, K = 144 or 576 and every value read takes part
+#   in hundreds of multiply-adds: the GEMM share grows with depth, and a faster im2col can
+#   only shave off the remainder.
+# * **Which kernels win depends on the shape and the machine.** The reference is not slow:
+#   it makes one big vectorised NumPy copy per kernel tap (9 for a 3x3 filter), which is
+#   already limited by memory bandwidth. Numba's compiled loops gain most where there is a
+#   lot to copy (many channels, large images) and when they get more than one thread
+#   (they run in parallel over output rows).
+# * **PyTorch** does the same arithmetic in compiled code end to end (oneDNN's convolution
+#   kernels, no Python between the steps); the gap to minicnn is the copying and the Python
+#   and autograd overhead around it, which matter most on small layers.
+#
+# ## 4. Where the time of one conv step goes
+#
+# The phases of `Conv2d.forward` and `Conv2d.backward` (`minicnn/nn/functional/conv.py`)
+# timed one at a time, with the automatically chosen kernels, on the second shape.
+
+# %%
+(N, C, H, W), c_out = SHAPES[1]
+x = rng.standard_normal((N, C, H, W), dtype=np.float32)
+w_mat = rng.standard_normal((c_out, C * K * K), dtype=np.float32)
+gy = rng.standard_normal((N, c_out, H, W), dtype=np.float32)
+geometry = im2col_args((N, C, H, W))
+k = kernels.get_kernels(x)
+cols = k.im2col(x, *geometry)                                            # (M, C*K*K)
+y_mat = cols @ w_mat.T                                                   # (M, C_out)
+gy_mat = np.ascontiguousarray(gy.transpose(0, 2, 3, 1)).reshape(-1, c_out)   # (M, C_out)
+dcols = gy_mat @ w_mat                                                   # (M, C*K*K)
+phases = {
+    "im2col": lambda: k.im2col(x, *geometry),
+    "GEMM forward": lambda: cols @ w_mat.T,
+    "layout y -> (N, C, H, W)": lambda: np.ascontiguousarray(y_mat.reshape(N, H, W, c_out).transpose(0, 3, 1, 2)),
+    "layout gy -> (M, C_out)": lambda: np.ascontiguousarray(gy.transpose(0, 2, 3, 1)).reshape(-1, c_out),
+    "GEMM weight gradient": lambda: gy_mat.T @ cols,
+    "GEMM input gradient": lambda: gy_mat @ w_mat,
+    "col2im": lambda: k.col2im(dcols, N, C, H, W, *geometry),
+}
+times = {name: best_ms(fn) for name, fn in phases.items()}
+total = sum(times.values())
+print(f"conv step on {(N, C, H, W)} -> {c_out} channels, kernels {k.name!r}: phases add up to {total:.2f} ms")
+for name, ms in times.items():
+    print(f"  {name:26s} {ms:7.3f} ms  {100 * ms / total:5.1f}%  {'#' * round(40 * ms / total)}")
+gemm_share = sum(ms for name, ms in times.items() if name.startswith("GEMM")) / total
+print(f"GEMMs: {100 * gemm_share:.0f}% of the phases; copying: {100 * (1 - gemm_share):.0f}%")
+whole = results[SHAPES[1][0], k.name]
+print(f"the whole conv2d step took {whole:.2f} ms; the other {max(whole - total, 0):.2f} ms are Python, autograd "
+      f"bookkeeping, the bias, and fresh memory")
+
+# %% [markdown]
+# "Fresh memory": every step allocates new arrays for cols, y and the gradients, and the
+# operating system pays for the first touch of every new 4 KiB page. (`minicnn bench`
+# measures with allocator settings that reuse memory, and prints how much that matters.)
+#
+# The GEMM time itself is spent inside the BLAS library NumPy links to (printed in section 1,
+# usually OpenBLAS): cache-blocked, vectorised and optionally multi-threaded code. Compare the
+# GFLOP/s printed in section 3 with what one core can do at most: with AVX2 and FMA it
+# finishes 2 x 8 single-precision multiply-adds per cycle, 32 flops, about 100 GFLOP/s at
+# 3 GHz; how much of it a GEMM reaches depends on the matrix shapes and the memory. Nothing
+# written in Python can beat the GEMM; the ways to
+# make a conv layer faster are less copying around it (better im2col kernels, fewer layout
+# changes) or moving the whole thing to a GPU.
+#
+# ## 5. On a GPU
+#
+# With CuPy and a CUDA GPU, `Tensor.to("cuda")` moves the data and every kernel above runs
+# as Numba-CUDA kernels while the GEMM runs in cuBLAS. The `cuda` row then appears in
+# section 2. This machine has none, and section 1 printed why.
+
+# %%
+if GPU:
+    use_kernels("cuda")
+    shape, c_out = SHAPES[-1]
+    x = Tensor(rng.standard_normal(shape, dtype=np.float32), requires_grad=True).to("cuda")
+    w = Tensor(rng.standard_normal((c_out, shape[1], K, K), dtype=np.float32), requires_grad=True).to("cuda")
+
+    def gpu_step() -> None:
+        F.conv2d(x, w, padding=P).sum().backward()
+        synchronize("cuda")
+
+    ms = best_ms(gpu_step)
+    print(f"GPU conv2d forward+backward on {shape}: {ms:.2f} ms, "
+          f"{results[shape, 'reference'] / ms:.1f}x the reference on the CPU")
+    use_kernels("")
+else:
+    print("skipped: no CUDA GPU with CuPy here")
+
+# %% [markdown]
+# ## 6. The picture
+
+# %%
+try:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+except ImportError:
+    plt = None
+    print("matplotlib is not installed (pip install 'minicnn[viz]'): no picture")
+
+if plt is not None:
+    names = IMPLS + (["torch"] if torch is not None else []) + ["GEMM only"]
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    width = 0.8 / len(names)
+    for i, name in enumerate(names):
+        values = [results[shape, name] for shape, _ in SHAPES]
+        ax.bar(np.arange(len(SHAPES)) + i * width, values, width, label=name)
+    ax.set_xticks(np.arange(len(SHAPES)) + 0.4 - width / 2)
+    ax.set_xticklabels([f"{shape} -> {c}" for shape, c in SHAPES], fontsize=8)
+    ax.set_ylabel("conv2d fwd+bwd (ms)")
+    ax.set_yscale("log")
+    ax.legend(fontsize=8)
+    ax.set_title("conv2d forward + backward, 3x3, stride 1, padding 1")
+    fig.tight_layout()
+    OUT.mkdir(parents=True, exist_ok=True)
+    fig.savefig(OUT / "speed.png", dpi=90)
+    plt.close(fig)
+    print(f"saved {OUT / 'speed.png'}")
