@@ -11,8 +11,9 @@
 
 The hidden tests and the manifest stay in minicnn. Before writing anything, the builder scans
 every file of the package for every line of every solution region and refuses
-(:class:`BuildError`) if one is found, so a solution cannot leak through a visible test or a support file by accident.
-``with_solutions=True`` builds the instructor's version (the reference files unchanged).
+(:class:`BuildError`) if one is found, so a solution cannot leak through a visible test or a
+support file by accident. ``with_solutions=True`` builds the instructor's version (the
+reference files unchanged).
 """
 from __future__ import annotations
 

@@ -101,7 +101,7 @@ def _submission_root(submission: Path, assignment: Assignment) -> tuple[Path, li
     candidates = [submission]
     first = Path(assignment.student_files[0])
     for found in sorted(submission.rglob(first.name), key=lambda p: len(p.parts)):
-        if ignored.isdisjoint(found.parts):
+        if ignored.isdisjoint(found.relative_to(submission).parts):
             root = found.parents[len(first.parts) - 1]
             if root not in candidates:
                 candidates.append(root)
@@ -190,6 +190,8 @@ def _summarise(state: dict[str, Any] | None, timed_out: bool, limit: float, retu
         return "passed", ""
     status = "error" if any(t.get("status") == "error" for t in bad) else "failed"
     messages = list(dict.fromkeys(t.get("message", "") for t in bad))
+    if len(messages) == 1 and status == "error":
+        return status, messages[0]
     if len(messages) == 1:             # e.g. the same NotImplementedError from every check
         return status, f"{len(bad)} of {len(tests)} checks failed: {messages[0]}"
     lines = [f"{t.get('name')}: {t.get('message', '')}" for t in bad[:3]]

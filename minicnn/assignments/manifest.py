@@ -126,7 +126,8 @@ def _path_list(data: dict[str, Any], key: str, where: str, root: Path) -> tuple[
 
 
 def _positive(value: Any, where: str, allow_zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (value == 0 and not allow_zero):
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not number or value < 0 or (value == 0 and not allow_zero):
         raise ManifestError(f"{where}: expected a {'non-negative' if allow_zero else 'positive'} "
                             f"number, got {value!r}")
     return value

@@ -12,7 +12,9 @@ time limit runs out. This process
 3. imports each hidden test file and calls its ``test_*`` functions in order, catching
    everything a submission can throw (including ``SystemExit``);
 4. rewrites the result file after every test (atomically), so that after a timeout the grader
-   still knows which test was running.
+   still knows which test was running;
+5. leaves with ``os._exit``, so that threads or atexit handlers left behind by the submission
+   cannot keep it alive.
 
 Result file::
 
@@ -27,6 +29,7 @@ submission such as NotImplementedError).
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import sys
@@ -62,6 +65,8 @@ def _set_limits(file_limit_mb: float, memory_limit_mb: float) -> None:
 
 
 def _inside(filename: str, folder: Path) -> bool:
+    if filename.startswith("<"):          # <frozen importlib._bootstrap>, <string>, ...
+        return False
     try:
         Path(filename).resolve().relative_to(folder)
         return True
@@ -80,8 +85,12 @@ def describe_exception(exc: BaseException, submission: Path) -> str:
     elif isinstance(exc, AssertionError) and not own:
         last = frames[-1] if frames else None
         text = f"check failed: {last.line}" if last is not None else "check failed"
-    else:
+    elif isinstance(exc, SyntaxError):   # the formatted form shows the line and a caret
         text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    else:                                # the first public class: MemoryError, not _ArrayMemoryError
+        name = next(c.__name__ for c in type(exc).__mro__ if not c.__name__.startswith("_"))
+        text = f"{name}: {exc}" if str(exc) else name
+    text = text.replace(str(submission) + os.sep, "")    # the temporary copy's path is noise
     if own:
         f = own[-1]
         where = f"{Path(f.filename).name}:{f.lineno}, in {f.name}"
@@ -96,9 +105,9 @@ def _write(path: Path, state: dict[str, Any]) -> None:
 
 
 def _tests_of(module: Any) -> list[tuple[str, Callable[[], Any]]]:
-    """The module's ``test_*`` functions in the order they are defined."""
+    """The ``test_*`` functions defined in ``module`` (not imported into it), in order."""
     return [(name, obj) for name, obj in vars(module).items()
-            if name.startswith("test_") and callable(obj)]
+            if name.startswith("test_") and inspect.isfunction(obj) and obj.__module__ == module.__name__]
 
 
 def run(result_path: Path, submission: Path, hidden: Sequence[Path]) -> dict[str, Any]:
@@ -116,7 +125,8 @@ def run(result_path: Path, submission: Path, hidden: Sequence[Path]) -> dict[str
         except KeyboardInterrupt:
             raise
         except BaseException as e:  # the student's module failed to import, exited, ...
-            state["tests"].append({"name": file.stem, "status": "error", "seconds": time.perf_counter() - start,
+            state["tests"].append({"name": file.stem, "status": "error",
+                                   "seconds": round(time.perf_counter() - start, 3),
                                    "message": "could not import the tests: " + describe_exception(e, submission)})
             continue
         tests = _tests_of(module)
@@ -156,4 +166,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # Leave at once: a thread or an atexit handler left behind by the submission must not keep
+    # this process alive after the result is written.
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    os._exit(code)

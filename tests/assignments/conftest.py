@@ -1,15 +1,12 @@
-"""Fixtures for the assignment tests: build packages, plant bugs, snapshot folders."""
+"""Fixtures for the assignment tests (helpers are in assignment_helpers.py)."""
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Callable
 
 import pytest
 
 from minicnn.assignments import build_assignment
-
-ASSIGNMENTS = ["a1_autograd", "a2_conv", "a3_training", "a4_transfer"]
 
 
 @pytest.fixture
@@ -21,20 +18,3 @@ def build(tmp_path: Path) -> Callable[..., Path]:
         return build_assignment(name, out, with_solutions=with_solutions)
 
     return _build
-
-
-def plant(path: Path, old: str, new: str) -> None:
-    """Replace the one occurrence of ``old`` in ``path`` by ``new`` (fails if not exactly one)."""
-    text = path.read_text()
-    assert text.count(old) == 1, f"{old!r} occurs {text.count(old)} times in {path}"
-    path.write_text(text.replace(old, new))
-
-
-def snapshot(folder: Path) -> dict[str, tuple[int, int, str]]:
-    """Every file and folder below ``folder``: (size, mtime in ns, sha256 of the content)."""
-    state = {}
-    for p in sorted(folder.rglob("*")):
-        digest = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
-        st = p.stat()
-        state[str(p.relative_to(folder))] = (st.st_size if p.is_file() else 0, st.st_mtime_ns, digest)
-    return state

@@ -13,7 +13,7 @@ import pytest
 
 from minicnn.assignments import BuildError, build_assignment, find_assignment
 
-from conftest import ASSIGNMENTS
+from assignment_helpers import ASSIGNMENTS
 
 _BEGIN, _END = re.compile(r"^\s*#\s*BEGIN SOLUTION"), re.compile(r"^\s*#\s*END SOLUTION")
 

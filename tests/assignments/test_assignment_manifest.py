@@ -9,7 +9,7 @@ import pytest
 
 from minicnn.assignments import ManifestError, find_assignment, list_assignments, load_assignment
 
-from conftest import ASSIGNMENTS
+from assignment_helpers import ASSIGNMENTS
 
 
 def test_builtin_assignments_have_tasks_worth_100_points():
@@ -51,9 +51,11 @@ def test_unknown_assignment_lists_the_available_ones():
 @pytest.mark.parametrize("change, message", [
     (lambda m: m.update(tasks=[]), "'tasks' must be a non-empty list"),
     (lambda m: m.update(colour="red"), "unknown field(s) ['colour']"),
-    (lambda m: m["tasks"][0].update(points=-1), "tasks[0] (conv_forward): points: expected a non-negative number, got -1"),
+    (lambda m: m["tasks"][0].update(points=-1),
+     "tasks[0] (conv_forward): points: expected a non-negative number, got -1"),
     (lambda m: m["tasks"][0].update(hidden="hidden/missing.py"), "'hidden/missing.py' does not exist"),
-    (lambda m: m["tasks"][0].update(hidden="../a1_autograd/hidden/test_mlp.py"), "must be a path inside the assignment folder"),
+    (lambda m: m["tasks"][0].update(hidden="../a1_autograd/hidden/test_mlp.py"),
+     "must be a path inside the assignment folder"),
     (lambda m: m["tasks"][1].update(name="conv_forward"), "task names must be unique, repeated: ['conv_forward']"),
     (lambda m: m["tasks"][0].update(time_limit=0), "time_limit: expected a positive number, got 0"),
     (lambda m: m["tasks"][0].update(name="conv forward"), "'name' must be an identifier"),

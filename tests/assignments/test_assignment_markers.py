@@ -6,7 +6,7 @@ import pytest
 from minicnn.assignments import MarkerError, find_assignment, strip_solutions
 from minicnn.assignments.markers import has_markers
 
-from conftest import ASSIGNMENTS
+from assignment_helpers import ASSIGNMENTS
 
 SOURCE = '''import numpy as np
 

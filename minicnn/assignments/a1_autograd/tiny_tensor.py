@@ -112,7 +112,8 @@ class Tensor:
     def __pow__(self, exponent: float) -> Tensor:
         """self ** exponent for a constant (Python number) exponent."""
         if not isinstance(exponent, (int, float)):
-            raise TypeError(f"Tensor ** only supports a constant int or float exponent, got {type(exponent).__name__}")
+            raise TypeError(f"Tensor ** only supports a constant int or float exponent, "
+                            f"got {type(exponent).__name__}")
         # BEGIN SOLUTION
         out = Tensor(self.data ** exponent, (self,), f"**{exponent}")
 

@@ -159,7 +159,8 @@ def col2im(cols: np.ndarray, x_shape: tuple[int, int, int, int], KH: int, KW: in
     dxpad = np.zeros((N, C, H + 2 * pad, W + 2 * pad), dtype=cols.dtype)
     for u in range(KH):
         for v in range(KW):
-            dxpad[:, :, u:u + stride * OH:stride, v:v + stride * OW:stride] += cols6[:, :, :, :, u, v].transpose(0, 3, 1, 2)
+            tap = cols6[:, :, :, :, u, v].transpose(0, 3, 1, 2)                   # (N, C, OH, OW)
+            dxpad[:, :, u:u + stride * OH:stride, v:v + stride * OW:stride] += tap
     return dxpad[:, :, pad:pad + H, pad:pad + W]
     # END SOLUTION
 

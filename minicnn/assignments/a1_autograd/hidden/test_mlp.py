@@ -3,7 +3,9 @@ import time
 
 import numpy as np
 
-from minicnn.assignments.checks import assert_close, assert_shape, case, import_fresh, load_reference, replaced_modules
+from minicnn.assignments.checks import (
+    assert_close, assert_shape, case, import_fresh, load_reference, replaced_modules,
+)
 from minicnn.data.digits import load_digits
 
 reference = load_reference(__file__, "tiny_tensor")

@@ -57,4 +57,5 @@ def test_parameters_without_grad_are_skipped_and_float32_kept():
         assert_close("p", unused.data, np.ones(2))
     with case("a float32 parameter after one step of lr=0.5"):
         assert_close("p", used.data, np.full(2, 0.5))
-    assert np.asarray(used.data).dtype == np.float32, f"the parameter became {np.asarray(used.data).dtype}; keep float32"
+    dtype = np.asarray(used.data).dtype
+    assert dtype == np.float32, f"the float32 parameter became {dtype} after a step; keep float32"
