@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import assert_matches_torch
+from functional_parity import assert_matches_torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 

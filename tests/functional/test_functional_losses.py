@@ -6,7 +6,7 @@ import re
 
 import numpy as np
 import pytest
-from conftest import assert_matches_torch
+from functional_parity import assert_matches_torch
 
 import minicnn as mc
 import minicnn.nn.functional as F

@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import assert_matches_torch
+from functional_parity import assert_matches_torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
