@@ -201,11 +201,11 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None
             os.fsync(f.fileno())
         os.replace(tmp, path)  # atomic on POSIX and Windows (same filesystem)
     except BaseException:
-        with_suppressed_remove(tmp)
+        remove_if_exists(tmp)
         raise
 
 
-def with_suppressed_remove(path: str) -> None:
+def remove_if_exists(path: str) -> None:
     """Remove ``path`` if it still exists (cleanup after a failed write)."""
     try:
         os.remove(path)

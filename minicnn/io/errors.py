@@ -8,8 +8,9 @@ same, catchable error -- never in a bare ``KeyError``, ``struct.error``,
 
 Every message names the file, says what was wrong, and says what was expected, e.g.::
 
-    vgg16.pth: tensor 'features.0.weight' needs storage elements 0..1727 but storage
-    '3' holds only 1000 elements; expected offset + extent to fit inside the storage.
+    vgg16.pth: tensor of size [64, 3, 3, 3] (offset 0, stride [27, 9, 3, 1]) needs
+    elements up to 1728 of storage '3', which holds only 1000 float32 elements;
+    expected offset + extent to fit inside the storage
 """
 from __future__ import annotations
 

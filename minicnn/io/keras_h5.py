@@ -23,8 +23,9 @@ inside a ``.keras`` zip)::
     /layers/vgg16/layers/block1_conv1/vars/0     (nested models)
 
   Variables are numbered, not named, and the file stores no layer order. We name
-  ``vars/0, vars/1`` as ``kernel, bias`` when the shapes say so (an N-d array and a
-  vector of its last dimension), keep the index otherwise (``bn/0`` .. ``bn/3``), and
+  them from their shapes when that is unambiguous (``kernel, bias``: an N-d array and
+  a vector of its last dimension; ``gamma, beta, moving_mean, moving_variance``: four
+  vectors of one length), keep the index otherwise (``layer/0``, ``layer/1``), and
   order layers by where their data sits in the file (Keras writes layers in model
   order, so data offsets grow in layer order).
 
@@ -32,6 +33,13 @@ Result names are ``"<layer>/<weight>"`` (``"block1_conv1/kernel"``); ``meta`` re
 the layer order, each weight's original name and its layout (``"HWIO"``,
 ``"(in, out)"``, ...) for the mapper that converts to minicnn's layouts (see
 ``keras_layouts.py``).
+
+Trust: the HDF5 structure itself is parsed by libhdf5 (through h5py). We refuse
+datasets that read other files (external / virtual), that are not plain numbers, or
+whose size the file cannot hold, before reading them. But a *deliberately corrupted*
+HDF5 file can still trip libhdf5 itself (fuzzing found a damaged global heap that
+makes libhdf5 2.0 spin while reading a string attribute): read untrusted ``.h5``
+files in a separate process with a timeout, or convert them once to ``.npz``.
 """
 from __future__ import annotations
 
@@ -213,12 +221,19 @@ def _read_keras3(h5py: Any, f: Any, budget: OutputBudget, name: str, classes: di
 
 
 def _keras3_names(values: list[np.ndarray]) -> list[str]:
-    """kernel/bias when the shapes say so, else the variable indices."""
+    """Weight names inferred from shapes (Keras 3 stores only indices), else the indices.
+
+    [N-d, (last dim,)] -> kernel, bias (Dense, Conv);  [N-d] -> kernel;
+    four vectors of one length -> BatchNormalization's gamma, beta, moving_mean,
+    moving_variance (its variable order with center=True, scale=True).
+    """
     if len(values) == 2 and values[0].ndim >= 2 and values[1].ndim == 1 \
             and values[1].shape[0] == values[0].shape[-1]:
         return ["kernel", "bias"]
     if len(values) == 1 and values[0].ndim >= 2:
         return ["kernel"]
+    if len(values) == 4 and all(v.ndim == 1 and v.shape == values[0].shape for v in values):
+        return ["gamma", "beta", "moving_mean", "moving_variance"]
     return [str(i) for i in range(len(values))]
 
 

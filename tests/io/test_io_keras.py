@@ -92,17 +92,19 @@ def test_keras3_layout_names_and_write_order(tmp_path, rng, write_keras3):
     # Written in model order, which is NOT alphabetical: h5py lists groups by name.
     layers = [("layers/conv2d", [kernel, bias]), ("layers/batch_normalization", bn),
               ("layers/max_pooling2d", []), ("layers/vgg16/layers/block1_conv1", [kernel, bias]),
-              ("layers/dense", [dense])]
+              ("layers/dense", [dense]), ("layers/odd", [bias, bias[:2], bias])]
     path = tmp_path / "model.weights.h5"
     write_keras3(path, layers)
     wf = read_keras_h5(path)
     assert wf.meta["variant"] == "keras3"
-    assert list(wf.arrays) == ["conv2d/kernel", "conv2d/bias", "batch_normalization/0",
-                               "batch_normalization/1", "batch_normalization/2",
-                               "batch_normalization/3", "vgg16/block1_conv1/kernel",
-                               "vgg16/block1_conv1/bias", "dense/kernel"]
+    assert list(wf.arrays) == ["conv2d/kernel", "conv2d/bias", "batch_normalization/gamma",
+                               "batch_normalization/beta", "batch_normalization/moving_mean",
+                               "batch_normalization/moving_variance",
+                               "vgg16/block1_conv1/kernel", "vgg16/block1_conv1/bias",
+                               "dense/kernel", "odd/0", "odd/1", "odd/2"]
     np.testing.assert_array_equal(wf.arrays["conv2d/kernel"], kernel)
-    np.testing.assert_array_equal(wf.arrays["batch_normalization/3"], bn[3])
+    np.testing.assert_array_equal(wf.arrays["batch_normalization/moving_variance"], bn[3])
+    np.testing.assert_array_equal(wf.arrays["odd/2"], bias)
     assert wf.meta["layouts"]["conv2d/kernel"] == "HWIO"
     assert wf.meta["layouts"]["dense/kernel"] == "(in, out)"
     assert wf.meta["original_names"]["dense/kernel"] == "/layers/dense/vars/0"

@@ -85,7 +85,7 @@ def test_npy_header_claiming_a_huge_array_is_refused_quickly(tmp_path):
         np.lib.format.write_array_header_1_0(member, header)
         member.write(b"\0" * 16)
     start = time.perf_counter()
-    with pytest.raises(WeightFileError, match="4000000000000 bytes of data but the member holds 16"):
+    with pytest.raises(WeightFileError, match="4000000000000 bytes of data but the member holds"):
         load_npz(path)
     assert time.perf_counter() - start < 5.0
 

@@ -32,9 +32,9 @@ def test_torch_export_initializers_match_state_dict(tmp_path):
 
 def make_model(initializers: list) -> "onnx.ModelProto":
     node = helper.make_node("Identity", ["x"], ["y"])
-    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
-                              initializer=initializers)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])
+    graph = helper.make_graph([node], "g", [x], [y], initializer=initializers)
     return helper.make_model(graph)
 
 
