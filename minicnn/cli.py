@@ -98,6 +98,17 @@ def _model(name: str, in_channels: int, size: int, classes: int):
     return getattr(models, name)(num_classes=classes)
 
 
+def _convert(args: argparse.Namespace) -> int:
+    from .convert import convert
+
+    manifest = convert(args.src, args.dst, model=args.model, include_top=not args.no_top)
+    print(f"wrote {args.dst}: {manifest['source_format']} file {manifest['source']} "
+          f"(sha256 {manifest['source_sha256'][:12]}...), layout: {manifest['layout']}")
+    if "preprocessing" in manifest:
+        print(f"preprocessing: {manifest['preprocessing']['name']}")
+    return 0
+
+
 def _info(args: argparse.Namespace) -> int:
     import os
     import platform
@@ -242,6 +253,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("info", help="versions, BLAS, threads and available kernels/backends")
     p.set_defaults(handler=_info)
+
+    p = sub.add_parser("convert", help="convert a weight file (.pth, .h5, .safetensors, .onnx) to minicnn's .npz")
+    p.add_argument("src", help="the weight file to read")
+    p.add_argument("dst", help="the .npz file to write")
+    p.add_argument("--model", default=None, help="map the weights onto this architecture first (e.g. vgg16)")
+    p.add_argument("--no-top", action="store_true", help="with --model: the convolutional base only")
+    p.set_defaults(handler=_convert)
 
     from . import bench
 

@@ -218,11 +218,15 @@ def _vgg(arch: str, batch_norm: bool, weights: Weights, num_classes: int, includ
     if weight_set is not None:
         path = fetch(weight_set, include_top, progress)
         layout = weight_set.source_layout
-    report = load_into(model, read_weights(path), source_layout=layout)
+    weight_file = read_weights(path)
+    report = load_into(model, weight_file, source_layout=layout)
     model.load_report = report
     model.weights_name = weight_set.name if weight_set is not None else os.fspath(path)
+    converted = (weight_file.meta.get("manifest") or {}).get("preprocessing", {}).get("name")
     if weight_set is not None:
         model.preprocessing = weight_set.preprocessing
+    elif converted in ("caffe", "torchvision"):  # a file written by `minicnn convert`
+        model.preprocessing = CAFFE if converted == "caffe" else TORCHVISION
     elif report.layout == "keras":
         model.preprocessing = CAFFE          # Keras VGG files were trained the Caffe way
     if include_top and num_classes == 1000:
