@@ -143,6 +143,8 @@ def plot_history(history: Any, save: str | Path | None = None, title: str = "") 
         raise ValueError(f"plot_history: need one value per epoch in every curve (at least one "
                          f"epoch), got lengths {lengths or {'train_loss': 0}}")
     plt = _plt()
+    from matplotlib.ticker import MaxNLocator
+
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.4))
     epochs = np.arange(1, n + 1)
     ax_loss.plot(epochs, h["train_loss"], "o-", label="train")
@@ -154,6 +156,7 @@ def plot_history(history: Any, save: str | Path | None = None, title: str = "") 
         ax_acc.plot(epochs, 100 * np.asarray(h["val_acc"]), "s-", label="validation")
     ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
     for ax in (ax_loss, ax_acc):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))     # epochs are whole numbers
         ax.grid(alpha=0.3)
         ax.legend()
     if title:

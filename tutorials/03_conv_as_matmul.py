@@ -19,6 +19,13 @@
 
 # %%
 import os
+
+# One thread for NumPy's BLAS and for Numba, like the naive loops get: the race in section 5
+# then compares the methods, not the core counts, and a busy machine disturbs it less.
+# (Thread pools are sized when the libraries load, so this comes before `import numpy`.)
+for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ.setdefault(var, "1")
+
 import time
 from pathlib import Path
 
@@ -160,11 +167,11 @@ def conv_by_im2col(x: Tensor, w: Tensor) -> Tensor:
 
 
 rng = np.random.default_rng(0)
-x_small, w_small, b_small = rng.standard_normal((2, 3, 5, 5)), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
+harder = [rng.standard_normal((2, 3, 5, 5)), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)]  # x, w, b
 checks = {
     "im2col by hand": (conv_by_im2col, [x4, w4], ["x", "w"]),
-    "minicnn conv2d": (lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1), [x_small, w_small, b_small], ["x", "w", "b"]),
-    "conv2d_naive": (lambda x, w, b: F.conv2d_naive(x, w, b, stride=2, padding=1), [x_small, w_small, b_small], ["x", "w", "b"]),
+    "minicnn conv2d": (lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1), harder, ["x", "w", "b"]),
+    "conv2d_naive": (lambda x, w, b: F.conv2d_naive(x, w, b, stride=2, padding=1), harder, ["x", "w", "b"]),
 }
 for name, (fn, inputs, names) in checks.items():
     report = minicnn.gradcheck(fn, inputs, names=names)
@@ -205,12 +212,14 @@ fast = forward_backward(F.conv2d, repeat=20)
 N, C, H, W = shape
 print(f"x {shape}, w (8, 3, 3, 3), padding 1: cols is ({N}*{H}*{W}, 3*3*3) = {(N * H * W, 27)}")
 for name, a, b in zip(["y", "dL/dx", "dL/dw", "dL/db"], naive[1:], fast[1:]):
-    print(f"naive vs im2col+GEMM: max |difference| in {name:5s} = {np.abs(a - b).max() / max(1.0, np.abs(a).max()):.1e} (relative)")
+    relative = np.abs(a - b).max() / max(1.0, np.abs(a).max())
+    print(f"naive vs im2col+GEMM: max |difference| in {name:5s} = {relative:.1e} (relative)")
 print(f"forward+backward: naive loops {1000 * naive[0]:.0f} ms, im2col + GEMM {1000 * fast[0]:.2f} ms, "
       f"speed-up {naive[0] / fast[0]:.0f}x")
 
 # %% [markdown]
-# Your numbers depend on the machine, but the speed-up is in the hundreds or thousands.
+# Your numbers depend on the machine (and on what else it is doing), but expect a speed-up
+# of hundreds of times or more.
 # The naive loop does N*C_out*OH*OW*C*KH*KW multiply-adds one by one in Python; im2col does
 # one cheap copy and hands the whole sum to BLAS. Tutorial 9 measures where the remaining
 # time goes (the copy or the GEMM) and what compiled kernels (Numba) add.
@@ -247,7 +256,8 @@ if plt is not None:
         row = oh * OW + ow
         for ax, (left, top, width, height) in zip(
                 (axes[0], axes[2], axes[3]), ((ow, oh, KW, KH), (0, row, KH * KW, 1), (ow, oh, 1, 1))):
-            ax.add_patch(Rectangle((left - 0.5, top - 0.5), width, height, fill=False, edgecolor=colour, linewidth=2.5))
+            ax.add_patch(Rectangle((left - 0.5, top - 0.5), width, height, fill=False, edgecolor=colour,
+                                   linewidth=2.5))
     fig.tight_layout()
     OUT.mkdir(parents=True, exist_ok=True)
     fig.savefig(OUT / "im2col.png", dpi=90)

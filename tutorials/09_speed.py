@@ -174,7 +174,8 @@ def torch_step(x: np.ndarray, w: np.ndarray, b: np.ndarray, gy: np.ndarray) -> t
 
 
 results = {}                                            # (shape, row name) -> ms
-print(f"{'shape':20s} {'C_out':>5s} {'implementation':16s} {'fwd+bwd ms':>10s} {'vs reference':>12s} {'GEMM share':>10s}")
+print(f"{'shape':20s} {'C_out':>5s} {'implementation':16s} {'fwd+bwd ms':>10s} {'vs reference':>12s} "
+      f"{'GEMM share':>10s}")
 for shape, c_out in SHAPES:
     N, C, H, W = shape
     x = rng.standard_normal(shape, dtype=np.float32)
@@ -296,8 +297,8 @@ print(f"the whole conv2d step took {whole:.2f} ms; the other {max(whole - total,
 if GPU:
     use_kernels("cuda")
     shape, c_out = SHAPES[-1]
-    x = Tensor(rng.standard_normal(shape, dtype=np.float32), requires_grad=True).to("cuda")
-    w = Tensor(rng.standard_normal((c_out, shape[1], K, K), dtype=np.float32), requires_grad=True).to("cuda")
+    x = Tensor(to_device(rng.standard_normal(shape, dtype=np.float32), "cuda"), requires_grad=True)
+    w = Tensor(to_device(rng.standard_normal((c_out, shape[1], K, K), dtype=np.float32), "cuda"), requires_grad=True)
 
     def gpu_step() -> None:
         F.conv2d(x, w, padding=P).sum().backward()

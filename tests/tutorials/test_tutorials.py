@@ -5,6 +5,7 @@ less data) and headless Matplotlib; the test then checks the claims in its outpu
 """
 from __future__ import annotations
 
+import ast
 import os
 import re
 import subprocess
@@ -14,11 +15,15 @@ from pathlib import Path
 import pytest
 
 TUTORIALS = Path(__file__).resolve().parents[2] / "tutorials"
+# Tutorials run side by side (pytest -n 2): one thread each, unless the caller set otherwise,
+# so two tutorials' BLAS and Numba thread pools do not fight over the same cores.
+ONE_THREAD = {var: "1" for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                                   "NUMBA_NUM_THREADS")}
 
 
 def run_tutorial(name: str, tmp_path: Path) -> str:
-    env = {**os.environ, "MINICNN_FAST": "1", "MPLBACKEND": "Agg", "MINICNN_HOME": str(tmp_path / "home"),
-           "MINICNN_OUT": str(tmp_path / "out")}
+    env = {**ONE_THREAD, **os.environ, "MINICNN_FAST": "1", "MPLBACKEND": "Agg",
+           "MINICNN_HOME": str(tmp_path / "home"), "MINICNN_OUT": str(tmp_path / "out")}
     proc = subprocess.run([sys.executable, str(TUTORIALS / name)], capture_output=True, text=True,
                           env=env, cwd=tmp_path, timeout=600)
     assert proc.returncode == 0, f"{name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
@@ -58,3 +63,85 @@ def test_02_conv_arithmetic(tmp_path):
     assert number_after(out, r"max \|conv - \(W @ pixel \+ b\)\| =") < 1e-5
     assert re.search(r"4 \(Conv2d\)\s+\(8, 32, 32\)\s+584\s+7", out)     # three 3x3 convs see 7x7
     assert re.search(r"6 \(Conv2d\)\s+\(8, 8, 8\)\s+584\s+18", out)      # with downsampling: 18
+
+
+def saved_pngs(tmp_path: Path) -> set[str]:
+    """Names of the non-empty PNG files a tutorial wrote to MINICNN_OUT."""
+    return {p.name for p in (tmp_path / "out").glob("*.png") if p.stat().st_size > 1000}
+
+
+def test_03_conv_as_matmul(tmp_path):
+    out = run_tutorial("03_conv_as_matmul.py", tmp_path)
+    assert "[[ 1  2  5  6]\n [ 2  3  6  7]" in out and "[11 12 15 16]]" in out     # im2col by hand
+    y = "[[ 44  54  64]\n [ 84  94 104]\n [124 134 144]]"
+    assert out.count(y) == 2                                  # cols @ w, then minicnn's conv2d
+    assert "equal to ours: True" in out and "conv2d equals cols @ w: True" in out
+    assert re.findall(r"dL/dw = \[(.*?)\]", out) == ["54 63 90 99"] * 2           # by hand, by backward
+    assert out.count("[[ 1  3  3  2]\n [ 4 10 10  6]\n [ 4 10 10  6]\n [ 3  7  7  4]]") == 2   # dL/dx
+    assert "col2im of dL/dcols equals ours: True" in out
+    checks = re.findall(r"gradcheck (.+?): passed (\w+), worst relative error (\S+)", out)
+    assert [c[0] for c in checks] == ["im2col by hand", "minicnn conv2d", "conv2d_naive"]
+    assert all(c[1] == "True" and float(c[2]) < 1e-5 for c in checks)
+    differences = [float(d) for d in re.findall(r"max \|difference\| in .{5} = (\S+)", out)]
+    assert len(differences) == 4 and max(differences) < 1e-5  # naive loops == im2col + GEMM
+    assert number_after(out, r"speed-up") > 0                 # printed, never asserted: timings vary
+    assert saved_pngs(tmp_path) == {"im2col.png"}
+
+
+def test_04_training_digits(tmp_path):
+    out = run_tutorial("04_training_digits.py", tmp_path)
+    assert "softmax of (3.2, 5.1, -1.7): [0.13  0.869 0.001]" in out
+    assert "-ln p_cat = 2.0404; F.cross_entropy: 2.0404" in out
+    assert abs(number_after(out, r"N\(0, 0.01\^2\): loss") - 2.3026) < 0.01           # ln 10
+    # activations shrink / keep / grow per layer (predicted 0.085, 1, 8.5)
+    assert number_after(out, r"sigma=0.01: activations multiplied by") < 0.15
+    assert 0.7 < number_after(out, r"Kaiming: activations multiplied by") < 1.4
+    assert number_after(out, r"sigma=1: activations multiplied by") > 5
+    assert "momentum 0.0: after 50 steps w = [0.1684 0.    ], distance to the minimum 0.1684" in out
+    assert number_after(out, r"momentum 0.9: after 50 steps w = \[.*?\], distance to the minimum") < 0.1684
+    losses = re.findall(r"SGD momentum 0\.\d: training loss per epoch (\[.*?\])", out)
+    plain, heavy = (ast.literal_eval(m) for m in losses)
+    assert heavy[-1] < plain[-1]                              # momentum gets further in the same steps
+    assert "learning rate per epoch: [0.05, 0.05, 0.025]" in out
+    assert number_after(out, r"test accuracy") > 70
+    rows = dict(re.findall(r"^(no cure|augmentation|weight decay|dropout|all three)\s+(train .*)$", out, re.M))
+    assert len(rows) == 5
+    gaps = {name: float(re.search(r"gap\s+(\S+) points", row).group(1)) for name, row in rows.items()}
+    assert rows["no cure"].startswith("train 100.0%") and gaps["no cure"] > 10   # memorised, tests far lower
+    assert min(gaps.values()) < gaps["no cure"]
+    assert saved_pngs(tmp_path) == {"training_curves.png", "confusion.png", "augmentation.png",
+                                    "overfit_no_cure.png", "overfit_augmentation.png",
+                                    "overfit_weight_decay.png", "overfit_dropout.png", "overfit_all_three.png"}
+
+
+def test_05_what_a_cnn_learns(tmp_path):
+    out = run_tutorial("05_what_a_cnn_learns.py", tmp_path)
+    assert number_after(out, r"test accuracy") > 60
+    for shape in ("(1, 16, 28, 28)", "(1, 16, 14, 14)", "(1, 32, 14, 14)", "(1, 32, 7, 7)", "(1, 1568)"):
+        assert f"output {shape}" in out
+    by_hand = number_after(out, r"by hand ReLU\(b \+ sum\(w \* patch\)\) =")
+    assert by_hand == number_after(out, r"extract gives")   # one activation, by hand
+    assert len(re.findall(r"test digit +\d+ \(label \d\): pixels \[.*?\]  features \[.*?\]", out)) == 6
+    pixels = number_after(out, r"pixels  :")
+    features = number_after(out, r"features:")
+    assert 50 < pixels <= 100 and 50 < features <= 100
+    assert features > pixels                                  # the prose's claim, on this seed
+    assert saved_pngs(tmp_path) == {"filters.png", "digit.png", "feature_maps_layer1.png", "feature_maps_layer2.png",
+                                    "neighbours_pixels.png", "neighbours_features.png"}
+
+
+def test_09_speed(tmp_path):
+    import minicnn
+
+    out = run_tutorial("09_speed.py", tmp_path)
+    for shape in ("(8, 1, 28, 28)", "(8, 16, 14, 14)"):
+        for name in ("reference", "numpy"):
+            assert re.search(rf"^{re.escape(shape)}\s+(16|32)?\s*{name}\s+\d", out, re.M)
+    assert number_after(out, r"all minicnn implementations agree: max relative difference") < 1e-5
+    if "PyTorch agrees" in out:
+        assert number_after(out, r"PyTorch agrees with minicnn: max relative difference") < 1e-4
+    if not minicnn.cuda_is_available():
+        assert "no CuPy row below:" in out and "skipped: no CUDA GPU" in out
+    shares = [float(s) for s in re.findall(r"ms\s+(\d+\.\d)%", out)]
+    assert len(shares) == 7 and abs(sum(shares) - 100) < 1      # the phases of one conv step
+    assert saved_pngs(tmp_path) == {"speed.png"}

@@ -1,6 +1,7 @@
 """minicnn.viz: every plot returns a Figure, writes a PNG headless, and refuses wrong shapes.
 
-The PNG check reads the file back and checks that it is not a blank canvas; the colour and rectangle checks look inside the returned figure.
+The PNG check reads the file back and checks that it is not a blank canvas; the colour and
+rectangle checks look inside the returned figure.
 """
 from __future__ import annotations
 
@@ -151,6 +152,8 @@ def test_plot_history_draws_train_and_validation_curves_in_percent():
     assert [line.get_label() for line in ax_loss.lines] == ["train", "validation"]
     assert list(ax_acc.lines[0].get_ydata()) == pytest.approx([30, 70, 90])
     assert list(ax_acc.lines[0].get_xdata()) == [1, 2, 3]                # epochs count from 1
+    fig.canvas.draw()
+    assert all(float(t).is_integer() for t in ax_acc.get_xticks())        # no epoch 1.5
 
 
 def test_confusion_matrix_writes_the_counts():
@@ -158,3 +161,25 @@ def test_confusion_matrix_writes_the_counts():
     ax = fig.axes[0]
     assert sorted(t.get_text() for t in ax.texts) == ["2", "5", "7"]   # zero cells stay empty
     assert [t.get_text() for t in ax.get_xticklabels()] == ["cat", "dog"]
+
+
+def test_make_gallery_writes_small_pngs(tmp_path):
+    """tools/make_gallery.py (fast mode) writes the README's seven pictures, each under 150 KB."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tool = Path(__file__).resolve().parents[2] / "tools" / "make_gallery.py"
+    env = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1", **os.environ,
+           "MPLBACKEND": "Agg"}
+    proc = subprocess.run([sys.executable, str(tool), "--out", str(tmp_path), "--fast"], capture_output=True,
+                          text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    names = {"filters", "feature_maps", "training_curves", "confusion_matrix", "misclassified",
+             "augmentation", "neighbours"}
+    assert {p.stem for p in tmp_path.glob("*.png")} == names
+    for name in names:
+        path = tmp_path / f"{name}.png"
+        assert 2000 < path.stat().st_size < 150 * 1024
+        assert mpimg.imread(path)[..., :3].std() > 0.02
