@@ -26,8 +26,12 @@ $(VENV)/.test-installed: pyproject.toml setup.py
 demo: $(VENV)/.demo-installed
 	$(BIN)/minicnn demo
 
+# Two pytest workers on two cores: each worker gets one BLAS/Numba thread, because
+# oversubscribed threads (2 workers x 2 threads) spin and wait far more than they compute.
+THREADS_PER_WORKER = OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 NUMBA_NUM_THREADS=1
+
 test: $(VENV)/.test-installed
-	$(BIN)/python -m pytest -n 2 -q $(PYTEST_ARGS)
+	$(THREADS_PER_WORKER) $(BIN)/python -m pytest -n 2 -q $(PYTEST_ARGS)
 
 bench: $(VENV)/.test-installed
 	$(BIN)/minicnn bench
