@@ -350,15 +350,20 @@ def _make_model(onnx: Any, b: _GraphBuilder, x: Tensor, outputs: list[Tensor], n
     proto = onnx.helper.make_model(graph, opset_imports=[opset_id], producer_name="minicnn",
                                    producer_version=__version__)
     proto.ir_version = onnx.helper.find_min_ir_version_for([opset_id])  # readable by older runtimes
-    onnx.checker.check_model(proto)
+    if not _is_large(proto):                     # a huge model is checked from its files in _save
+        onnx.checker.check_model(proto)
     return proto
 
 
+def _is_large(proto: Any) -> bool:
+    return sum(len(t.raw_data) for t in proto.graph.initializer) >= _EXTERNAL_DATA_BYTES
+
+
 def _save(onnx: Any, proto: Any, path: str) -> None:
-    """Save; weights of a very large model go to ``<file>.data`` next to it."""
-    total = sum(len(t.raw_data) for t in proto.graph.initializer)
-    if total < _EXTERNAL_DATA_BYTES:
+    """Save; the weights of a very large model go to ``<file>.data`` next to it."""
+    if not _is_large(proto):
         onnx.save_model(proto, path)
-    else:
-        onnx.save_model(proto, path, save_as_external_data=True, all_tensors_to_one_file=True,
-                        location=os.path.basename(path) + ".data")
+        return
+    onnx.save_model(proto, path, save_as_external_data=True, all_tensors_to_one_file=True,
+                    location=os.path.basename(path) + ".data")
+    onnx.checker.check_model(path)

@@ -4,7 +4,7 @@ The steps, each with its own check and error message:
 
 1. read the weights with ``minicnn.io.read_onnx`` (external data files are read only
    from the model's own folder) and the graph with the ``onnx`` package;
-2. validate: the ONNX checker, the operator-set version, every op supported;
+2. validate: the operator-set version, every op supported, then the ONNX checker;
 3. turn each protobuf node into a plain ``Node`` (attributes become Python values);
 4. sort the initializers into weights (Parameters), BatchNorm statistics (buffers) and
    constants, from the input slots that use them (see ``ops.py``);
@@ -44,8 +44,11 @@ def load_model(source: str | os.PathLike[str] | Any, check: bool = True) -> Onnx
 
     Raises:
         ImportError: the ``onnx`` package is missing (``pip install minicnn[io]``).
-        OnnxImportError: the file is not a valid ONNX model, its opset is older than 7,
-            or it refers to external data that cannot be read safely.
+        FileNotFoundError: there is no such file.
+        minicnn.io.WeightFileError: the file is empty, truncated or not ONNX, or its external
+            data is missing or lies outside the model's folder.
+        OnnxImportError: the ONNX checker rejects the model, its opset is older than 7, a
+            ModelProto in memory refers to external data, or a node reads an undefined value.
         UnsupportedOpError: the graph uses an op minicnn does not implement; the message
             names the op, the node and every supported op.
 
@@ -178,7 +181,8 @@ def _convert_node(onnx: Any, node: Any, index: int, where: str) -> Node:
 def _input_spec(onnx: Any, value_info: Any, where: str) -> InputSpec:
     tensor_type = value_info.type.tensor_type
     if tensor_type.elem_type not in ONNX_DTYPES:
-        type_name = onnx.TensorProto.DataType.Name(tensor_type.elem_type) if tensor_type.elem_type else "not a tensor"
+        elem = tensor_type.elem_type
+        type_name = onnx.TensorProto.DataType.Name(elem) if elem else "not a tensor"
         raise OnnxImportError(f"{where}: graph input {value_info.name!r} has type {type_name}; "
                               "expected a numeric tensor")
     dims: list[int | str | None] = []

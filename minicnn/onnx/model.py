@@ -25,14 +25,18 @@ from ..tensor import Tensor
 from .graph import InputSpec, Node, OpContext, Value
 from .ops import OPS
 
-__all__ = ["OnnxModel"]
+__all__ = ["OnnxModel", "WeightGroup"]
 
 
-class _Namespace(Module):
+class WeightGroup(Module):
     """An empty Module that only groups weights, so a dotted ONNX initializer name such as
     ``features.0.weight`` keeps that name in ``state_dict()`` (module ``features``, child
     ``0``, parameter ``weight``): weights exported from PyTorch load back by name.
     ``model.features[0].weight`` works as it does on the original Sequential."""
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{name}: {tuple(t.shape)}" for name, t in
+                         list(self._parameters.items()) + list(self._buffers.items()))
 
     def __getitem__(self, key: int | str) -> Module:
         if str(key) not in self._modules:
@@ -107,10 +111,10 @@ class OnnxModel(Module):
             owner: Module = self
             for part in parts[:-1]:
                 child = owner._modules.get(part)
-                if isinstance(child, _Namespace):
+                if isinstance(child, WeightGroup):
                     owner = child
                 elif _is_free(owner, part):
-                    owner.add_module(part, _Namespace())
+                    owner.add_module(part, WeightGroup())
                     owner = owner._modules[part]
                 else:
                     break

@@ -68,6 +68,8 @@ def _window(ctx: OpContext, x: Tensor, kernel: tuple[int, ...] | None = None) ->
     if x.ndim != 4:
         raise ValueError(f"{ctx.node.op_type}: only 2-D windows are supported, i.e. an input "
                          f"(N, C, H, W); got shape {tuple(x.shape)}")
+    if ctx.attr("kernel_shape", kernel) is None:
+        raise ValueError(f"{ctx.node.op_type}: the kernel_shape attribute is missing")
     kernel = tuple(int(k) for k in ctx.attr("kernel_shape", kernel))
     strides = tuple(int(s) for s in ctx.attr("strides", (1, 1)))
     dilations = tuple(int(d) for d in ctx.attr("dilations", (1, 1)))
@@ -223,23 +225,25 @@ def tanh(inputs: list[Value], ctx: OpContext) -> Tensor:
     return F.tanh(as_tensors(inputs[0])[0])
 
 
-def _softmax_like(name: str, fn: Callable[..., Tensor]) -> Callable[[list[Value], OpContext], Tensor]:
-    def op(inputs: list[Value], ctx: OpContext) -> Tensor:
-        (x,) = as_tensors(inputs[0])
-        if ctx.opset >= 13:
-            return fn(x, dim=int(ctx.attr("axis", -1)))
-        # Before opset 13: flatten to 2-D at ``axis`` (default 1), normalise each row.
-        axis = int(ctx.attr("axis", 1)) % x.ndim
-        rows = ops.reshape(x, (int(np.prod(x.shape[:axis])), -1))    # (outer, inner)
-        return ops.reshape(fn(rows, dim=1), x.shape)
-    op.__name__ = name
-    op.__doc__ = (f"ONNX {name} along ``axis`` (opset 13+; default -1); before opset 13 over all "
-                  "axes from ``axis`` (default 1) on, flattened.")
-    return op
+def _along_axis(fn: Callable[..., Tensor], inputs: list[Value], ctx: OpContext) -> Tensor:
+    (x,) = as_tensors(inputs[0])
+    if ctx.opset >= 13:
+        return fn(x, dim=int(ctx.attr("axis", -1)))
+    # Before opset 13: flatten to 2-D at ``axis`` (default 1) and normalise each row.
+    axis = int(ctx.attr("axis", 1)) % x.ndim
+    rows = ops.reshape(x, (int(np.prod(x.shape[:axis])), -1))    # (outer, inner)
+    return ops.reshape(fn(rows, dim=1), x.shape)
 
 
-softmax = _softmax_like("Softmax", F.softmax)
-log_softmax = _softmax_like("LogSoftmax", F.log_softmax)
+def softmax(inputs: list[Value], ctx: OpContext) -> Tensor:
+    """ONNX Softmax: e^x_i / sum_j e^x_j along ``axis`` (opset 13+, default -1); before
+    opset 13 over all the axes from ``axis`` (default 1) on, taken together."""
+    return _along_axis(F.softmax, inputs, ctx)
+
+
+def log_softmax(inputs: list[Value], ctx: OpContext) -> Tensor:
+    """ONNX LogSoftmax: log(softmax(x)), with Softmax's axis rules."""
+    return _along_axis(F.log_softmax, inputs, ctx)
 
 
 NN_OPS: dict[str, Any] = {

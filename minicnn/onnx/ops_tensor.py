@@ -14,7 +14,7 @@ NumPy array the op is evaluated in NumPy; as soon as one is a Tensor the op goes
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -66,26 +66,38 @@ def _int_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where((a < 0) != (b < 0), -q, q).astype(np.result_type(a, b))
 
 
-def _binary(name: str, numpy_fn: Any, tensor_fn: Any):
-    def op(inputs: list[Value], ctx: OpContext) -> Value:
-        a, b = inputs
-        if _is_const(a) and _is_const(b):
-            return np.asarray(numpy_fn(a, b)).astype(np.result_type(a, b))
-        return tensor_fn(*as_tensors(a, b))
-    op.__name__ = name
-    op.__doc__ = f"ONNX {name}: elementwise with NumPy broadcasting."
-    return op
+def _both_const(a: Value, b: Value) -> bool:
+    return _is_const(a) and _is_const(b)
 
 
-add = _binary("Add", np.add, ops.add)
-sub = _binary("Sub", np.subtract, ops.sub)
-mul = _binary("Mul", np.multiply, ops.mul)
+def add(inputs: list[Value], ctx: OpContext) -> Value:
+    """ONNX Add: a + b, with NumPy broadcasting."""
+    a, b = inputs
+    if _both_const(a, b):
+        return np.add(a, b).astype(np.result_type(a, b))
+    return ops.add(*as_tensors(a, b))
+
+
+def sub(inputs: list[Value], ctx: OpContext) -> Value:
+    """ONNX Sub: a - b, with NumPy broadcasting."""
+    a, b = inputs
+    if _both_const(a, b):
+        return np.subtract(a, b).astype(np.result_type(a, b))
+    return ops.sub(*as_tensors(a, b))
+
+
+def mul(inputs: list[Value], ctx: OpContext) -> Value:
+    """ONNX Mul: a * b, with NumPy broadcasting."""
+    a, b = inputs
+    if _both_const(a, b):
+        return np.multiply(a, b).astype(np.result_type(a, b))
+    return ops.mul(*as_tensors(a, b))
 
 
 def div(inputs: list[Value], ctx: OpContext) -> Value:
     """ONNX Div: a / b (integer inputs: truncating division)."""
     a, b = inputs
-    if _is_const(a) and _is_const(b):
+    if _both_const(a, b):
         if np.result_type(a, b).kind in "iu":
             return _int_div(a, b)
         return np.asarray(a / b).astype(np.result_type(a, b))
@@ -101,7 +113,7 @@ def neg(inputs: list[Value], ctx: OpContext) -> Value:
 def matmul(inputs: list[Value], ctx: OpContext) -> Value:
     """ONNX MatMul: NumPy's matmul (batched, broadcasting)."""
     a, b = inputs
-    if _is_const(a) and _is_const(b):
+    if _both_const(a, b):
         return np.matmul(a, b)
     return ops.matmul(*as_tensors(a, b))
 

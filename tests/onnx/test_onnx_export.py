@@ -8,9 +8,11 @@ import pytest
 import minicnn as mc
 import minicnn.nn.functional as F
 from minicnn import nn
-from minicnn.onnx import EXPORTABLE_LAYERS, export, load_model
+from minicnn.onnx import EXPORTABLE_LAYERS, export, exporter, load_model
 
-from conftest import onnx, relative_error, run_ort
+from onnx_helpers import relative_error, run_ort
+
+pytest.importorskip("onnx")
 
 
 class SmallVGG(nn.Module):
@@ -170,6 +172,17 @@ def test_several_outputs_get_numbered_names():
     assert [o.name for o in proto.graph.output] == ["logits0", "logits1"]
     for ours, theirs in zip(model(x), run_ort(proto, x)):
         assert relative_error(theirs, ours.numpy()) < 1e-5
+
+
+def test_large_models_keep_their_weights_in_a_side_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(exporter, "_EXTERNAL_DATA_BYTES", 1000)      # pretend 1 kB is "over 1 GB"
+    model = small_vgg()
+    path = tmp_path / "vgg.onnx"
+    export(model, path, images(2))
+    assert (tmp_path / "vgg.onnx.data").stat().st_size > path.stat().st_size
+    x = images(3, seed=5)
+    assert relative_error(run_ort(path, x)[0], model(x).numpy()) < 1e-5
+    assert relative_error(load_model(path)(x).numpy(), model(x).numpy()) < 1e-5
 
 
 # ---------------------------------------------------------------------- errors

@@ -11,9 +11,15 @@ import pytest
 import minicnn as mc
 from minicnn.onnx import OnnxImportError, UnsupportedOpError, load_model
 
-from conftest import onnx, relative_error, run_ort
+from onnx_helpers import relative_error, run_ort
 
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402  (onnx is importorskip'ed in conftest)
+onnx = pytest.importorskip("onnx")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402  (after the importorskip)
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)
 
 
 def make_model(nodes: list, inputs: dict[str, tuple], outputs: list[str] | dict[str, tuple],
@@ -27,7 +33,8 @@ def make_model(nodes: list, inputs: dict[str, tuple], outputs: list[str] | dict[
         [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in out_shapes.items()],
         initializer=[numpy_helper.from_array(v, k) for k, v in (initializers or {}).items()])
     opset_id = helper.make_opsetid("", opset)
-    model = helper.make_model(graph, opset_imports=[opset_id], ir_version=helper.find_min_ir_version_for([opset_id]))
+    model = helper.make_model(graph, opset_imports=[opset_id],
+                              ir_version=helper.find_min_ir_version_for([opset_id]))
     return onnx.shape_inference.infer_shapes(model)       # the checker wants the outputs' shapes
 
 
@@ -270,6 +277,21 @@ def test_arithmetic_concat_pad_and_activations(rng):
     assert sorted(dict(imported.named_parameters())) == ["gain", "mean", "std"]
 
 
+def test_gather_on_data_is_differentiable(rng):
+    nodes = [helper.make_node("Gather", ["x", "cols"], ["picked"], axis=1),          # (2, 2, 4)
+             helper.make_node("Gather", ["picked", "last"], ["y"], axis=-1),         # 0-d index: (2, 2)
+             helper.make_node("Mul", ["y", "w"], ["out"])]
+    weights = {"cols": np.array([2, -3], np.int64), "last": np.array(-1, np.int64), "w": randn(rng, 2)}
+    x = randn(rng, 2, 3, 4)
+    imported = assert_matches_ort(make_model(nodes, {"x": (2, 3, 4)}, ["out"], weights), x)
+    xt = mc.Tensor(x, requires_grad=True)
+    imported(xt).sum().backward()
+    expected = np.zeros((2, 3, 4), np.float32)                 # d out / d x: w at the picked places
+    expected[:, 2, -1], expected[:, 0, -1] = weights["w"][0], weights["w"][1]
+    np.testing.assert_array_equal(xt.grad.numpy(), expected)
+    np.testing.assert_allclose(imported.w.grad.numpy(), x[:, [2, 0], -1].sum(axis=0), rtol=1e-6)
+
+
 def test_integer_shape_arithmetic_truncates_like_onnx(rng):
     """Shape maths in NumPy: ONNX's integer Div truncates toward zero (NumPy's // floors)."""
     nodes = [helper.make_node("Shape", ["x"], ["s"]),
@@ -292,7 +314,8 @@ def test_parameter_names_that_are_not_clean_paths(rng):
              helper.make_node("Add", ["b", "a..b"], ["c"]),
              helper.make_node("Add", ["c", "forward.weight"], ["d"]),
              helper.make_node("Mul", ["d", "blocks"], ["y"])]
-    weights = {name: randn(rng, 3) for name in ["blocks.0.scale", "onnx::Add_7", "a..b", "forward.weight", "blocks"]}
+    names = ["blocks.0.scale", "onnx::Add_7", "a..b", "forward.weight", "blocks"]
+    weights = {name: randn(rng, 3) for name in names}
     imported = assert_matches_ort(make_model(nodes, {"x": (2, 3)}, ["y"], weights), randn(rng, 2, 3))
     assert imported.weight_names == {"blocks.0.scale": "blocks.0.scale", "onnx::Add_7": "onnx::Add_7",
                                      "a..b": "a__b", "forward.weight": "forward_weight", "blocks": "blocks_"}
@@ -348,6 +371,15 @@ def test_external_data_is_read_from_the_file_but_refused_in_memory(tmp_path, rng
     assert relative_error(imported(x).numpy(), run_ort(path, x)[0]) < 1e-5
     with pytest.raises(OnnxImportError, match="external file.*pass the .onnx file's path"):
         load_model(onnx.load(str(path), load_external_data=False))
+
+
+def test_corrupt_and_missing_files_are_reported_by_name(tmp_path):
+    bad = tmp_path / "not_onnx.onnx"
+    bad.write_bytes(b"PK\x03\x04 certainly not a protobuf")
+    with pytest.raises(ValueError, match="not_onnx.onnx.*not a valid ONNX model"):
+        load_model(bad)
+    with pytest.raises(FileNotFoundError, match="missing.onnx"):
+        load_model(tmp_path / "missing.onnx")
 
 
 def test_input_dtype_and_count_are_checked(rng):

@@ -12,8 +12,9 @@ from minicnn.data import load_digits
 from minicnn.onnx import OnnxModel, load_model
 from minicnn.optim import SGD
 
-from conftest import onnx, relative_error, run_ort, torch_to_onnx, torch_vgg_style
+from onnx_helpers import relative_error, run_ort, torch_to_onnx, torch_vgg_style
 
+onnx = pytest.importorskip("onnx")
 torch = pytest.importorskip("torch")
 
 # name -> torch.onnx.export arguments

@@ -16,7 +16,7 @@ from minicnn.models import vgg11_bn
 from minicnn.models.vgg import CONFIGS
 from minicnn.torch_export import save_torch_state_dict, to_torch_state_dict
 
-from conftest import relative_error
+from onnx_helpers import relative_error
 
 
 def mixed_state() -> OrderedDict:

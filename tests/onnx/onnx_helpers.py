@@ -1,5 +1,8 @@
 """Shared helpers for the ONNX tests: onnxruntime as the oracle, small VGG-style torch models.
 
+(A plain module, not conftest.py: test files import it by its unique name, which does not
+collide with other folders' conftest modules.)
+
 Every ONNX fixture is made at test time: by ``torch.onnx.export`` (the classic TorchScript
 exporter with ``dynamo=False`` and the default dynamo exporter) or by ``onnx.helper``.
 """
@@ -12,9 +15,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-onnx = pytest.importorskip("onnx")
-ort = pytest.importorskip("onnxruntime")
-
 
 def relative_error(ours: Any, reference: Any) -> float:
     """max |ours - reference| / max |reference|: the issue's "relative error" for whole outputs."""
@@ -25,6 +25,7 @@ def relative_error(ours: Any, reference: Any) -> float:
 
 def run_ort(model: Any, *inputs: np.ndarray) -> list[np.ndarray]:
     """Run a path or ModelProto in onnxruntime; inputs go to the graph inputs in order."""
+    ort = pytest.importorskip("onnxruntime")
     source = str(model) if isinstance(model, (str, Path)) else model.SerializeToString()
     session = ort.InferenceSession(source, providers=["CPUExecutionProvider"])
     names = [i.name for i in session.get_inputs()]
@@ -82,8 +83,3 @@ def torch_to_onnx(model: Any, x: Any, path: Path, dynamo: bool = False, **kwargs
         warnings.simplefilter("ignore")  # the TorchScript exporter is deprecated
         torch.onnx.export(model, (x,), str(path), input_names=["input"], dynamo=dynamo, **kwargs)
     return path
-
-
-@pytest.fixture
-def rng() -> np.random.Generator:
-    return np.random.default_rng(0)
