@@ -231,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="train the demo CNN on the embedded digits and save plots")
     p.add_argument("--out", default="out/demo", help="output folder for plots and metrics (default: out/demo)")
-    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-plots", action="store_true", help="skip the plots (no matplotlib needed)")
     p.set_defaults(handler=_demo)
