@@ -145,3 +145,58 @@ def test_09_speed(tmp_path):
     shares = [float(s) for s in re.findall(r"ms\s+(\d+\.\d)%", out)]
     assert len(shares) == 7 and abs(sum(shares) - 100) < 1      # the phases of one conv step
     assert saved_pngs(tmp_path) == {"speed.png"}
+
+
+def test_06_transfer_learning(tmp_path):
+    out = run_tutorial("06_transfer_learning.py", tmp_path)
+    assert "blocks (layer indices, each ending in a pool): [[0, 1, 2], [3, 4, 5], [6, 7, 8]]" in out
+    assert "50 training digits 5-9 ([10, 10, 10, 10, 10] per class)" in out
+    assert "frozen features (50, 512); linear classifier (5, 512)" in out
+    assert "unfrozen layers of features: [6, 7, 8]" in out
+    # head: Linear(512 -> 5) = 2565 weights; last block: conv 3x3 16 -> 32 = 4640 weights
+    assert "group head: lr 0.02, 2565 weights" in out and "group body: lr 0.002, 4640 weights" in out
+    assert "trainable 7205 of" in out and "head lr / body lr = 10" in out
+    rows = dict(re.findall(r"^(from scratch|linear on frozen features|fine-tune last block)\s+accuracy (\S+)$",
+                           out, re.M))
+    assert len(rows) == 3 and all(0 <= float(a) <= 1 for a in rows.values())
+    assert 0 <= number_after(out, r"pretrained on \d+ digits 0-4 for \d+ epochs: held-out accuracy") <= 1
+    if not os.environ.get("MINICNN_VGG16_WEIGHTS") and os.environ.get("MINICNN_DOWNLOAD") != "1":
+        assert "VGG16 part skipped: no weights. Set MINICNN_VGG16_WEIGHTS=" in out
+    assert saved_pngs(tmp_path) == {"transfer.png"}
+
+
+def test_07_localization(tmp_path):
+    out = run_tutorial("07_localization.py", tmp_path)
+    assert "intersection 4, union 28, IoU = 4/28 = 0.143; minicnn.localization.iou gives 0.143" in out
+    assert "identical boxes: IoU 1.000; disjoint (0,0,4,4) and (5,5,2,2): IoU 0.000" in out
+    assert "L2 loss by hand 0.02 / 4 = 0.005; F.mse_loss gives 0.0050" in out
+    assert "train (1000, 1, 48, 48), test (100, 1, 48, 48)" in out
+    assert "box head (4, 1152) trained" in out
+    assert "on frozen features (1000, 1152)" in out
+    for name in ("mean IoU", "accuracy at IoU >= 0.5"):
+        for line in ("held-out canvases:", "baseline"):
+            assert 0 <= number_after(out, line + r".*?" + re.escape(name)) <= 1
+    assert 0 <= number_after(out, r"class accuracy") <= 1
+    errors = re.search(r"circles: mean absolute error cx (\S+) px, cy (\S+) px, r (\S+) px", out).groups()
+    assert all(0 <= float(e) < 32 for e in errors)
+    assert saved_pngs(tmp_path) == {"boxes.png"}
+
+
+def test_08_fully_convolutional(tmp_path):
+    out = run_tutorial("08_fully_convolutional.py", tmp_path)
+    assert 0 <= number_after(out, r"test accuracy") <= 1
+    assert "first Linear weight (64, 256) -> conv weight (64, 16, 4, 4)" in out
+    assert "second Linear weight (10, 64) -> conv weight (10, 64, 1, 1)" in out
+    assert "conv weight equals the Linear weight reshaped: True" in out
+    assert "original output (8, 10), fully convolutional output (8, 10, 1, 1)" in out
+    assert number_after(out, r"max \|difference\| of the logits on 28x28 digits:") < 1e-5
+    assert "canvas (1, 1, 28, 84) with digits [0, 1, 4]; total stride (4, 4)" in out
+    assert "class map shape (1, 10, 1, 15)" in out
+    cells = ast.literal_eval(re.search(r"argmax class per cell: (\[.*?\])", out).group(1))
+    assert len(cells) == 15 and all(0 <= c <= 9 for c in cells)
+    on_digits = ast.literal_eval(re.search(r"cells 0, 7, 14 \(the windows on the digits\): (\[.*?\])", out).group(1))
+    assert on_digits == [cells[0], cells[7], cells[14]]
+    crops = [float(d) for d in re.findall(r"cell +\d+ vs the original network on columns .*?difference\| (\S+)", out)]
+    assert len(crops) == 3 and max(crops) < 1e-5              # no padding: a cell is exactly the crop's logits
+    assert "in the corners: class map (1, 10, 8, 8)" in out
+    assert saved_pngs(tmp_path) == {"class_map.png"}
