@@ -1,13 +1,15 @@
 # The two commands a newcomer needs (see README.md):
 #   make demo   set up .venv and train the demo CNN on the embedded digits
 #   make test   set up .venv (with the test extras) and run the whole suite
+#   make fuzz   the long fuzz of every file reader (docs/safety.md); e.g.
+#               make fuzz FUZZ_ARGS="--cases 50000 --seed 7"
 # Everything is installed into ./.venv by these targets; nothing by hand.
 
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: demo test bench clean-venv
+.PHONY: demo test bench fuzz clean-venv
 
 # The stamp files record which extras are installed; they are rebuilt when
 # pyproject.toml or setup.py change.
@@ -35,6 +37,10 @@ test: $(VENV)/.test-installed
 
 bench: $(VENV)/.test-installed
 	$(BIN)/minicnn bench
+
+FUZZ_ARGS ?= --cases 20000
+fuzz: $(VENV)/.test-installed
+	$(BIN)/python tools/fuzz_readers.py $(FUZZ_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

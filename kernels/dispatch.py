@@ -39,11 +39,13 @@ _INSTALL_HINT = {
 
 @dataclass(frozen=True)
 class KernelSet:
-    """The six kernels of one implementation; the contracts are in im2col.py and pooling.py."""
+    """The kernels of one implementation; the contracts are in im2col.py and pooling.py."""
 
     name: str
     im2col: Callable
     col2im: Callable
+    unfold: Callable
+    fold: Callable
     maxpool2d_forward: Callable
     maxpool2d_backward: Callable
     avgpool2d_forward: Callable
@@ -76,6 +78,8 @@ def load_kernels(name: str) -> KernelSet:
             name=name,
             im2col=getattr(im2col, f"im2col_{suffix}"),
             col2im=getattr(im2col, f"col2im_{suffix}"),
+            unfold=getattr(im2col, f"unfold_{suffix}"),
+            fold=getattr(im2col, f"fold_{suffix}"),
             maxpool2d_forward=getattr(pooling, f"maxpool2d_forward_{suffix}"),
             maxpool2d_backward=getattr(pooling, f"maxpool2d_backward_{suffix}"),
             avgpool2d_forward=getattr(pooling, f"avgpool2d_forward_{suffix}"),

@@ -109,6 +109,23 @@ def _convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _transfer(args: argparse.Namespace) -> int:
+    from .experiments.transfer_table import FAST, run_transfer
+
+    run_transfer(args.out, config=FAST if args.fast else None, cache=args.cache, plots=not args.no_plots)
+    print(f"table, plots and numbers written to {Path(args.out).resolve()}")
+    return 0
+
+
+def _localize(args: argparse.Namespace) -> int:
+    from .experiments.localize import FAST, run_localize
+
+    run_localize(args.out, config=FAST if args.fast else None, cache=args.cache, plots=not args.no_plots,
+                 circles=not args.no_circles)
+    print(f"plots and metrics written to {Path(args.out).resolve()}")
+    return 0
+
+
 def _info(args: argparse.Namespace) -> int:
     import os
     import platform
@@ -250,6 +267,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="out/train")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
     p.set_defaults(handler=_train)
+
+    p = sub.add_parser("transfer", help="transfer learning: the 2x2 table (digits 0-4 -> 5-9) and forgetting")
+    p.add_argument("--out", default="out/transfer", help="output folder (default: out/transfer)")
+    p.add_argument("--cache", default=None, help="folder for the pretrained network (default: $MINICNN_HOME/experiments)")
+    p.add_argument("--fast", action="store_true", help="a tiny run in seconds (checks the pipeline, not the numbers)")
+    p.add_argument("--no-plots", action="store_true", help="skip the plots (no matplotlib needed)")
+    p.set_defaults(handler=_transfer)
+
+    p = sub.add_parser("localize", help="localization as regression on digit canvases, and centre-and-radius")
+    p.add_argument("--out", default="out/localize", help="output folder (default: out/localize)")
+    p.add_argument("--cache", default=None, help="folder for the trained classifier (default: $MINICNN_HOME/experiments)")
+    p.add_argument("--fast", action="store_true", help="a tiny run in seconds (checks the pipeline, not the numbers)")
+    p.add_argument("--no-plots", action="store_true", help="skip the plots (no matplotlib needed)")
+    p.add_argument("--no-circles", action="store_true", help="skip the centre-and-radius example")
+    p.set_defaults(handler=_localize)
 
     p = sub.add_parser("info", help="versions, BLAS, threads and available kernels/backends")
     p.set_defaults(handler=_info)

@@ -158,7 +158,9 @@ def train_box_head(features: np.ndarray, boxes: np.ndarray, epochs: int = 30, lr
 
     This is step 2 of the lecture's recipe: the body is fixed, so its features (N, D) are
     computed once and only the head learns.  The head starts at the mean box (bias) with
-    small weights, so the first predictions are sensible.
+    small weights, so the first predictions are sensible.  Training runs on the features
+    divided by their standard deviation, so ``lr`` does not depend on their scale; the
+    returned head takes the features as given.
 
     Args:
         features: (N, D) float32 features of the training images.
@@ -178,16 +180,21 @@ def train_box_head(features: np.ndarray, boxes: np.ndarray, epochs: int = 30, lr
     head = nn.Linear(features.shape[1], 4)
     head.weight.data[...] = rng.standard_normal(head.weight.shape).astype(np.float32) * np.float32(0.01)
     head.bias.data[...] = boxes.mean(axis=0)
+    # SGD's step size suits inputs of size ~1: train on x / s (s the features' standard
+    # deviation), then fold s into the weights, W (x / s) = (W / s) x, so the head takes raw x.
+    scale = np.float32(features.std() or 1.0)
+    x = features / scale
     opt = SGD(head.parameters(), lr=lr, momentum=momentum)
     n = len(features)
     for _ in range(epochs):
         order = rng.permutation(n)
         for start in range(0, n, batch_size):
             idx = order[start:start + batch_size]                               # (B,)
-            loss = F.mse_loss(head(Tensor(features[idx])), Tensor(boxes[idx]))  # (1/4B) sum (b - b*)^2
+            loss = F.mse_loss(head(Tensor(x[idx])), Tensor(boxes[idx]))          # (1/4B) sum (b - b*)^2
             opt.zero_grad()
             loss.backward()
             opt.step()
+    head.weight.data[...] = head.weight.data / scale
     return head
 
 

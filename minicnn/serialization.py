@@ -13,6 +13,7 @@ is verified on load).  Loading uses ``allow_pickle=False``: a file cannot run co
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -36,14 +37,27 @@ def save(obj: Any, path: str | Path) -> None:
 
 
 def load(path: str | Path) -> Any:
-    """Load what ``save`` wrote: the same tree, with NumPy arrays where Tensors/arrays were."""
+    """Load what ``save`` wrote: the same tree, with NumPy arrays where Tensors/arrays were.
+
+    Raises:
+        WeightFileError (a ``ValueError``): the file is damaged or truncated, an array fails
+            its SHA-256 checksum, or the manifest's tree refers to arrays that are not there.
+    """
+    from .io.errors import WeightFileError
     from .io.npz import load_npz
 
     arrays, manifest = load_npz(path)
     if not manifest or "structure" not in manifest:
         # a plain npz (e.g. np.savez of a state dict): return its arrays as a dict
         return dict(arrays)
-    return _join(manifest["structure"], arrays)
+    try:
+        return _join(manifest["structure"], arrays)
+    except _BadStructure as exc:
+        raise WeightFileError(f"{path}: the checkpoint's manifest does not match its arrays "
+                              f"({exc}); the file was modified or corrupted") from None
+    except RecursionError:
+        raise WeightFileError(f"{path}: the checkpoint's tree is nested too deeply; the file "
+                              "was modified or corrupted") from None
 
 
 def _split(obj: Any, prefix: str, arrays: dict[str, np.ndarray]) -> Any:
@@ -74,13 +88,39 @@ def _split(obj: Any, prefix: str, arrays: dict[str, np.ndarray]) -> Any:
                     "use arrays, Tensors, numbers, strings, lists and dicts")
 
 
-def _join(node: Any, arrays: dict[str, np.ndarray]) -> Any:
+class _BadStructure(Exception):
+    """The manifest's tree cannot be rebuilt from the stored arrays (says where)."""
+
+
+def _join(node: Any, arrays: dict[str, np.ndarray], where: str = "") -> Any:
+    """The inverse of ``_split``: put the arrays back at their references.
+
+    The manifest is JSON from the file, so every reference is checked: a damaged file must
+    fail with a clear error, not a ``KeyError`` from deep inside. ``where`` is the node's path
+    in the tree (``model/fc.weight``), for messages.
+    """
+    here = where or "the root"
     if isinstance(node, dict):
         if set(node) == {_ARRAY}:
-            return arrays[node[_ARRAY]]
+            name = node[_ARRAY]
+            if not isinstance(name, str) or name not in arrays:
+                raise _BadStructure(f"{here} refers to array {name!r:.60}, which the file "
+                                    "does not hold")
+            return arrays[name]
         if set(node) == {_TUPLE}:
-            return tuple(_join(v, arrays) for v in node[_TUPLE])
-        return {(int(k[7:]) if k.startswith("__int__") else k): _join(v, arrays) for k, v in node.items()}
+            if not isinstance(node[_TUPLE], list):
+                raise _BadStructure(f"{here} is a tuple of {type(node[_TUPLE]).__name__}; "
+                                    "expected a list of items")
+            return tuple(_join(v, arrays, f"{where}/{i}".lstrip("/")) for i, v in enumerate(node[_TUPLE]))
+        out = {}
+        for key, value in node.items():
+            if key.startswith("__int__"):  # an int key, e.g. optimizer state {0: {...}}
+                digits = key[len("__int__"):]
+                if re.fullmatch(r"-?[0-9]+", digits) is None:
+                    raise _BadStructure(f"{here} has the key {key!r:.60}; expected __int__<n>")
+                key = int(digits)
+            out[key] = _join(value, arrays, f"{where}/{key}".lstrip("/"))
+        return out
     if isinstance(node, list):
-        return [_join(v, arrays) for v in node]
+        return [_join(v, arrays, f"{where}/{i}".lstrip("/")) for i, v in enumerate(node)]
     return node

@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -36,7 +37,7 @@ from .ops import maximum
 from .tensor import Tensor
 
 __all__ = [
-    "get_module", "extract", "extract_features", "replace_head", "feature_blocks",
+    "get_module", "evaluating", "extract", "extract_features", "replace_head", "feature_blocks",
     "unfreeze_last_blocks", "param_groups", "per_block_param_groups",
     "multiclass_hinge_loss", "train_softmax_regression", "train_linear_svm",
     "accuracy", "nearest_neighbours",
@@ -44,6 +45,19 @@ __all__ = [
 
 
 # ---------------------------------------------------------------- finding layers
+@contextmanager
+def evaluating(model: nn.Module) -> Iterator[nn.Module]:
+    """``with evaluating(model):`` runs in eval mode, then gives every sub-module back its own
+    mode (``model.train()`` afterwards would also switch on layers the user had put in eval)."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for m, mode in modes:
+            m.training = mode
+
+
 def get_module(model: nn.Module, name: str) -> nn.Module:
     """The sub-module at a dotted name, e.g. ``get_module(vgg, "features.29")``; ``""`` is the model."""
     modules = dict(model.named_modules())
@@ -135,18 +149,13 @@ def extract_features(model: nn.Module, loader: Iterable, layer: str = "", *, fla
             arrays, manifest = load_npz(cache)
             if manifest is not None and manifest.get("fingerprint") == key:
                 return arrays["features"], arrays["labels"]
-    was_training = model.training
-    model.eval()                      # Dropout off, BatchNorm uses its running statistics
     feats, labels = [], []
-    try:
-        with no_grad():
-            for images, y in progress_bar(loader, desc=f"features at {layer or 'output'}", disable=not progress):
-                out = extract(model, images, [layer])[layer] if layer else model(images)
-                f = np.asarray(out.numpy())
-                feats.append(f.reshape(len(f), -1) if flatten else f)       # (B, D) or (B, C, H, W)
-                labels.append(np.asarray(y.numpy()))
-    finally:
-        model.train(was_training)
+    with evaluating(model), no_grad():      # Dropout off, BatchNorm uses its running statistics
+        for images, y in progress_bar(loader, desc=f"features at {layer or 'output'}", disable=not progress):
+            out = extract(model, images, [layer])[layer] if layer else model(images)
+            f = np.asarray(out.numpy())
+            feats.append(f.reshape(len(f), -1) if flatten else f)           # (B, D) or (B, C, H, W)
+            labels.append(np.asarray(y.numpy()))
     features = np.concatenate(feats).astype(np.float32, copy=False)
     targets = np.concatenate(labels).astype(np.int64, copy=False)
     if cache is not None:
@@ -169,28 +178,38 @@ def _last_linear(model: nn.Module) -> str:
 
 def replace_head(model: nn.Module, num_classes: int, head: str | None = None,
                  rng: np.random.Generator | int | None = None) -> nn.Linear:
-    """"Chop off the head": put a fresh ``Linear(in_features -> num_classes)`` where the old one was.
+    """Chop off the head: put a fresh ``Linear(in_features -> num_classes)`` where the old head was.
 
     Args:
         model: changed in place.
         num_classes: K, the number of classes of the new task.
-        head: dotted name of the Linear layer to replace (``"classifier.6"`` for VGG);
-            default: the model's last ``nn.Linear``.
+        head: dotted name of what to replace.  A Linear layer (``"classifier.6"`` for VGG;
+            default: the model's last ``nn.Linear``) is replaced by a Linear with the same
+            inputs.  A larger module (``"classifier"``: VGG's three fully-connected layers)
+            is replaced as a whole by one Linear taking the inputs of its first Linear, so
+            only the convolutional features are reused.
         rng: generator for the new layer's initial weights.
 
     Returns:
         The new layer (trainable; the rest of the model is left as it was).
+
+    Example:
+        >>> replace_head(vgg, 5)                    # vgg.classifier[6] = Linear(4096, 5)
+        >>> replace_head(vgg, 5, "classifier")      # vgg.classifier = Linear(25088, 5)
     """
     head = _last_linear(model) if head is None else head
     parent_name, _, child = head.rpartition(".")
     parent = get_module(model, parent_name) if parent_name else model
     old = get_module(model, head)
-    if not isinstance(old, nn.Linear):
-        raise TypeError(f"replace_head: {head} is a {type(old).__name__}, expected the final nn.Linear")
-    new = nn.Linear(old.in_features, num_classes, bias=old.bias is not None, rng=rng)
-    new.to(old.weight.dtype.name)
-    if old.weight.device.type != "cpu":
-        new.to(old.weight.device)
+    first = old if isinstance(old, nn.Linear) else next(
+        (m for m in old.modules() if isinstance(m, nn.Linear)), None)
+    if first is None or old is model:
+        raise TypeError(f"replace_head: {head or 'the model'} is a {type(old).__name__} with no nn.Linear "
+                        "inside; name the final Linear layer (or the classifier holding it)")
+    new = nn.Linear(first.in_features, num_classes, rng=rng)
+    new.to(first.weight.dtype.name)
+    if first.weight.device.type != "cpu":
+        new.to(first.weight.device)
     if isinstance(parent, nn.Sequential) and child.isdigit():
         parent[int(child)] = new
     else:
@@ -328,7 +347,10 @@ def _train_linear(features: np.ndarray, labels: np.ndarray, num_classes: int, lo
     # small, explicit initialisation so results do not depend on the default generator
     head.weight.data[...] = rng.standard_normal(head.weight.shape).astype(np.float32) * np.float32(0.01)
     head.bias.data[...] = 0
-    loader = DataLoader(TensorDataset(features.astype(np.float32, copy=False), labels),
+    # SGD's step size suits inputs of size ~1: train on x / s (s the features' standard
+    # deviation), then fold s into the weights, W (x / s) = (W / s) x, so the head takes raw x.
+    scale = np.float32(features.std() or 1.0)
+    loader = DataLoader(TensorDataset(features.astype(np.float32, copy=False) / scale, labels),
                         batch_size=batch_size, shuffle=True, seed=seed)
     opt = SGD(head.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay)
     loss_fn = nn.functional.cross_entropy if loss == "softmax" else multiclass_hinge_loss
@@ -338,6 +360,7 @@ def _train_linear(features: np.ndarray, labels: np.ndarray, num_classes: int, lo
             opt.zero_grad()
             value.backward()
             opt.step()
+    head.weight.data[...] = head.weight.data / scale
     return head
 
 
@@ -345,8 +368,9 @@ def train_softmax_regression(features: np.ndarray, labels: np.ndarray, num_class
                              lr: float = 0.05, weight_decay: float = 1e-4, batch_size: int = 64,
                              seed: int = 0) -> nn.Linear:
     """Softmax regression (a Linear layer + softmax/cross-entropy) trained with SGD on fixed
-    features (N, D).  Returns the trained ``Linear(D -> K)``; scale the features to O(1)
-    (e.g. divide by their standard deviation) if training diverges."""
+    features (N, D).  Returns the trained ``Linear(D -> K)``, which takes the features as
+    given (training runs on features divided by their standard deviation, so ``lr`` does not
+    depend on their scale)."""
     return _train_linear(features, labels, num_classes, "softmax", epochs, lr, weight_decay, batch_size, seed)
 
 
@@ -354,14 +378,15 @@ def train_linear_svm(features: np.ndarray, labels: np.ndarray, num_classes: int,
                      lr: float = 0.01, weight_decay: float = 1e-4, batch_size: int = 64,
                      seed: int = 0) -> nn.Linear:
     """A linear multiclass SVM (hinge loss + L2 weight decay) trained with SGD on fixed
-    features (N, D).  Returns the trained ``Linear(D -> K)``."""
+    features (N, D).  Returns the trained ``Linear(D -> K)`` (features scaled as in
+    ``train_softmax_regression``)."""
     return _train_linear(features, labels, num_classes, "svm", epochs, lr, weight_decay, batch_size, seed)
 
 
 def accuracy(head: nn.Module, features: np.ndarray, labels: np.ndarray) -> float:
-    """Fraction of examples whose highest score is the true class."""
-    with no_grad():
-        scores = head(Tensor(features.astype(np.float32, copy=False))).numpy()
+    """Fraction of examples whose highest score is the true class (``head`` in eval mode)."""
+    with evaluating(head), no_grad():
+        scores = head(Tensor(features.astype(np.float32, copy=False))).numpy()   # (N, K)
     return float((scores.argmax(axis=1) == labels).mean())
 
 

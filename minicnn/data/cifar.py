@@ -25,9 +25,12 @@ first the unpacked folder, then the tarball, which is unpacked next to it.
 """
 from __future__ import annotations
 
+import gzip
+import lzma
 import os
 import shutil
 import tarfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,6 +82,11 @@ CIFAR100_SOURCE = CifarSource(
 )
 
 
+# What a truncated or corrupted .tar.gz raises while it is read (gzip.BadGzipFile is an
+# OSError, but a plain OSError -- a full disk while writing -- is not the archive's fault).
+_DAMAGED_ARCHIVE = (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, lzma.LZMAError)
+
+
 def extract_members(archive: str | os.PathLike[str], dest: str | os.PathLike[str],
                     members: list[str]) -> None:
     """Unpack exactly ``members`` (regular files) from a tar archive into ``dest``.
@@ -89,28 +97,37 @@ def extract_members(archive: str | os.PathLike[str], dest: str | os.PathLike[str
     cannot write outside ``dest``.
 
     Raises:
-        ValueError: a listed member is missing or is not a regular file.
+        ValueError: a listed member is missing or is not a regular file, or the archive is
+            damaged (truncated, bad compressed data or CRC, not a tar file at all).
     """
     archive, dest = Path(archive), Path(dest)
     wanted = set(members)
     found: set[str] = set()
-    with tarfile.open(archive, "r:*") as tar:
-        for member in tar:                                   # streams through the .gz once
-            name = member.name.removeprefix("./")
-            if name not in wanted or name in found:
-                continue
-            if not member.isfile():
-                kind = "link" if member.issym() or member.islnk() else "special entry"
-                raise ValueError(f"{archive}: member {name!r} should be a regular file, but is "
-                                 f"a {kind}; refusing to extract it")
-            target = dest.joinpath(*name.split("/"))
-            target.parent.mkdir(parents=True, exist_ok=True)
-            part = target.with_name(target.name + ".part")
-            src = tar.extractfile(member)                    # a file object for a regular file
-            with src, open(part, "wb") as out:              # type: ignore[union-attr]
-                shutil.copyfileobj(src, out)
-            os.replace(part, target)
-            found.add(name)
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            for member in tar:                               # streams through the .gz once
+                name = member.name.removeprefix("./")
+                if name not in wanted or name in found:
+                    continue
+                if not member.isfile():
+                    kind = "link" if member.issym() or member.islnk() else "special entry"
+                    raise ValueError(f"{archive}: member {name!r} should be a regular file, but "
+                                     f"is a {kind}; refusing to extract it")
+                target = dest.joinpath(*name.split("/"))
+                target.parent.mkdir(parents=True, exist_ok=True)
+                part = target.with_name(target.name + ".part")
+                src = tar.extractfile(member)                # a file object for a regular file
+                try:
+                    with src, open(part, "wb") as out:      # type: ignore[union-attr]
+                        shutil.copyfileobj(src, out)
+                except BaseException:
+                    part.unlink(missing_ok=True)             # never leave half a member behind
+                    raise
+                os.replace(part, target)
+                found.add(name)
+    except _DAMAGED_ARCHIVE as err:
+        raise ValueError(f"{archive}: damaged archive ({type(err).__name__}: {err}); delete it "
+                         f"and download it again") from err
     missing = sorted(wanted - found)
     if missing:
         raise ValueError(f"{archive}: missing {missing}; is it the right archive "

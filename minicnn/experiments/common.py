@@ -14,7 +14,9 @@ import numpy as np
 
 from .. import nn
 from ..grad_mode import no_grad
+from ..random import get_rng
 from ..tensor import Tensor
+from ..transfer import evaluating
 
 __all__ = ["SmallVGG", "pad_images", "select_digits", "fit_classifier", "predict", "classifier_accuracy",
            "load_or_train", "config_key", "default_cache", "pyplot", "save_figure", "write_json",
@@ -22,7 +24,7 @@ __all__ = ["SmallVGG", "pad_images", "select_digits", "fit_classifier", "predict
 
 
 class SmallVGG(nn.Module):
-    """VGG in miniature: blocks of 3x3 convolutions (padding 1) + ReLU, each ended by a 2x2 max
+    """VGG in miniature: blocks of a 3x3 convolution (padding 1) + ReLU, each ended by a 2x2 max
     pool, then an identity-sized ``avgpool`` and a two-layer ``classifier`` -- the same module
     names as torchvision's VGG, so every transfer helper works on it unchanged.
 
@@ -34,7 +36,6 @@ class SmallVGG(nn.Module):
         hidden: width of the classifier's hidden fully-connected layer; None for a classifier
             that is a single Linear layer on the flattened conv features.
         dropout: drop probability before the last layer.
-        convs_per_block: 3x3 convolutions in each block (VGG uses 2-4).
         rng: generator (or seed) for the He-normal initial weights.
 
     Shape:
@@ -46,7 +47,7 @@ class SmallVGG(nn.Module):
     """
 
     def __init__(self, in_channels: int = 1, channels: Sequence[int] = (16, 32, 64), num_classes: int = 10,
-                 input_size: int = 32, hidden: int | None = 128, dropout: float = 0.3, convs_per_block: int = 1,
+                 input_size: int = 32, hidden: int | None = 128, dropout: float = 0.3,
                  rng: np.random.Generator | int | None = None) -> None:
         super().__init__()
         side = input_size // 2 ** len(channels)
@@ -55,11 +56,9 @@ class SmallVGG(nn.Module):
                              f"{2 ** len(channels)} (one 2x2 pool per block), e.g. {2 ** len(channels) * 4}")
         layers: list[nn.Module] = []
         c = in_channels
-        for width in channels:
-            for _ in range(convs_per_block):
-                layers += [nn.Conv2d(c, width, kernel_size=3, padding=1), nn.ReLU()]
-                c = width
-            layers.append(nn.MaxPool2d(2))                  # S -> S/2
+        for width in channels:                              # one block: conv 3x3 (size kept), ReLU, pool
+            layers += [nn.Conv2d(c, width, kernel_size=3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]   # S -> S/2
+            c = width
         self.features = nn.Sequential(*layers)
         self.avgpool = nn.AdaptiveAvgPool2d((side, side))   # an identity at the training size, as VGG's 7x7
         if hidden is None:                                  # a linear classifier on the conv features
@@ -69,8 +68,6 @@ class SmallVGG(nn.Module):
                 nn.Linear(c * side * side, hidden), nn.ReLU(), nn.Dropout(dropout),
                 nn.Linear(hidden, num_classes),
             )
-        from ..random import get_rng
-
         generator = get_rng(rng)
         for m in self.modules():           # He normal: Var(W) = 2 / fan_in keeps ReLU activations O(1)
             if isinstance(m, (nn.Conv2d, nn.Linear)):
@@ -136,25 +133,20 @@ def fit_classifier(model: nn.Module, images: np.ndarray, labels: np.ndarray, opt
     return fit(model, nn.CrossEntropyLoss(), optimizer, loader, epochs=epochs, progress=False)
 
 
-def predict(model: Callable, images: np.ndarray, batch_size: int = 250) -> Any:
+def predict(model: nn.Module, images: np.ndarray, batch_size: int = 250) -> Any:
     """Run ``model`` in eval mode, no gradients, batch by batch; concatenates the outputs
     (a tuple of arrays when the model returns a tuple)."""
-    was_training = getattr(model, "training", False)
-    model.eval()
     outputs: list[Any] = []
-    try:
-        with no_grad():
-            for start in range(0, len(images), batch_size):
-                out = model(Tensor(images[start:start + batch_size]))
-                outputs.append(tuple(o.numpy() for o in out) if isinstance(out, tuple) else out.numpy())
-    finally:
-        model.train(was_training)
+    with evaluating(model), no_grad():
+        for start in range(0, len(images), batch_size):
+            out = model(Tensor(images[start:start + batch_size]))
+            outputs.append(tuple(o.numpy() for o in out) if isinstance(out, tuple) else out.numpy())
     if isinstance(outputs[0], tuple):
         return tuple(np.concatenate(parts) for parts in zip(*outputs))
     return np.concatenate(outputs)
 
 
-def classifier_accuracy(model: Callable, images: np.ndarray, labels: np.ndarray) -> float:
+def classifier_accuracy(model: nn.Module, images: np.ndarray, labels: np.ndarray) -> float:
     """Fraction of ``images`` whose highest score is the true label."""
     return float((predict(model, images).argmax(axis=1) == labels).mean())
 

@@ -123,21 +123,31 @@ def detect_format(path: str | os.PathLike[str]) -> str:
         f"of the supported formats: {SUPPORTED_FORMATS}")
 
 
-def read_weights(path: str | os.PathLike[str], format: str | None = None) -> WeightFile:
+def read_weights(path: str | os.PathLike[str], format: str | None = None, *,
+                 timeout: float | None = None) -> WeightFile:
     """Read a weight file of any supported format into a ``WeightFile``.
 
     Args:
         path: the file; its format is detected from its bytes unless ``format`` is given
             (one of ``"torch"``, ``"keras_h5"``, ``"keras"``, ``"safetensors"``,
             ``"onnx"``, ``"npz"``).
+        timeout: for a file you did not make: read it in a child process, killed after
+            this many seconds, with its memory capped (see ``minicnn.io.isolated``; the
+            C libraries behind .h5 and .onnx can hang on a corrupted file). ``None``
+            reads in this process.
     """
     fmt = format or detect_format(path)
     if fmt not in _READERS:
         raise ValueError(f"read_weights: unknown format {fmt!r}; expected one of "
                          f"{sorted(_READERS)}")
+    if timeout is not None:
+        from minicnn.io.isolated import read_isolated
+
+        return read_isolated(fmt, path, timeout)
     return _READERS[fmt](os.fspath(path))
 
 
-def load_weights(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
+def load_weights(path: str | os.PathLike[str], *, timeout: float | None = None
+                 ) -> dict[str, np.ndarray]:
     """``{name: array}`` from a weight file of any supported format (see module doc)."""
-    return read_weights(path).arrays
+    return read_weights(path, timeout=timeout).arrays

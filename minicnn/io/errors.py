@@ -67,6 +67,6 @@ def reading(name: str, what: str) -> Iterator[None]:
         ) from exc
     except Exception as exc:  # untrusted input: every other failure means "malformed"
         raise WeightFileError(
-            f"{name}: not a valid {what} ({type(exc).__name__}: {exc}); the file may "
+            f"{name}: reading {what} failed ({type(exc).__name__}: {exc}); the file may "
             "be truncated, corrupted, or in a different format"
         ) from exc

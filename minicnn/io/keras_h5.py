@@ -36,10 +36,13 @@ the layer order, each weight's original name and its layout (``"HWIO"``,
 
 Trust: the HDF5 structure itself is parsed by libhdf5 (through h5py). We refuse
 datasets that read other files (external / virtual), that are not plain numbers, or
-whose size the file cannot hold, before reading them. But a *deliberately corrupted*
-HDF5 file can still trip libhdf5 itself (fuzzing found a damaged global heap that
-makes libhdf5 2.0 spin while reading a string attribute): read untrusted ``.h5``
-files in a separate process with a timeout, or convert them once to ``.npz``.
+whose size the file cannot hold, before reading them. But a corrupted HDF5 file can
+still trip libhdf5 itself: fuzzing found damaged string heaps that make libhdf5 2.0 loop
+forever while reading an attribute, and a loop in C cannot be interrupted from Python.
+We check those heaps first (``hdf5_check.py``), which closes the hang we know of; for a
+file you did not make, also pass ``timeout=`` (seconds): the file is then read in a child
+process that is killed when the time is up (``isolated.py``). Or convert it once to
+``.npz``.
 """
 from __future__ import annotations
 
@@ -56,6 +59,7 @@ from minicnn.io._fileio import (
     MAX_DEFLATE_RATIO, OutputBudget, open_zip, read_zip_member, stream_size,
 )
 from minicnn.io.errors import WeightFileError, reading, source_name
+from minicnn.io.hdf5_check import HDF5_SIGNATURE, check_hdf5_file
 from minicnn.io.keras_layouts import (  # re-exported: the helpers belong with the reader
     conv_kernel_hwio_to_oihw, dense_in_out_to_out_in, permute_dense_rows_nhwc_to_nchw,
 )
@@ -64,7 +68,6 @@ from minicnn.io.weight_file import WeightFile
 __all__ = ["read_keras_h5", "read_keras_archive", "HDF5_SIGNATURE", "conv_kernel_hwio_to_oihw",
            "dense_in_out_to_out_in", "permute_dense_rows_nhwc_to_nchw"]
 
-HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _KERAS3_ROOTS = ("layers", "_layer_checkpoint_dependencies")
 
 
@@ -77,7 +80,8 @@ def _import_h5py() -> Any:
 
 
 def read_keras_h5(source: str | os.PathLike[str] | IO[bytes], name: str | None = None,
-                  layer_classes: dict[str, str] | None = None) -> WeightFile:
+                  layer_classes: dict[str, str] | None = None, *,
+                  timeout: float | None = None) -> WeightFile:
     """Read a Keras 2 ``.h5`` or Keras 3 ``.weights.h5`` file into named arrays.
 
     Args:
@@ -85,12 +89,21 @@ def read_keras_h5(source: str | os.PathLike[str] | IO[bytes], name: str | None =
         name: name for messages (defaults to the path).
         layer_classes: optional ``{layer name: Keras class}`` (e.g. from a ``.keras``
             archive's config.json); used to tell e.g. Conv2DTranspose kernels (HWOI).
+        timeout: for untrusted files: read in a child process and give up after this
+            many seconds (libhdf5 can hang on a corrupted file; see the module doc).
+            ``None`` reads in this process.
 
     Returns:
         ``WeightFile(format="keras_h5")``; ``meta`` has ``variant`` ("keras2",
         "keras2_model" or "keras3"), ``layers`` (ordered, with their weight keys),
         ``layouts`` and ``original_names`` per weight key.
+
+    Raises:
+        WeightFileError: a malformed or non-Keras file, or (with ``timeout``) a read that
+            did not finish in time.
     """
+    if timeout is not None:
+        return _read_keras_h5_isolated(source, name, layer_classes, timeout)
     h5py = _import_h5py()
     name = name or source_name(source)
     if isinstance(source, (str, os.PathLike)):
@@ -100,6 +113,7 @@ def read_keras_h5(source: str | os.PathLike[str] | IO[bytes], name: str | None =
     if size == 0:
         raise WeightFileError(f"{name}: empty file; expected a Keras HDF5 weight file")
     with reading(name, "Keras HDF5 weight file"):
+        check_hdf5_file(source, name)  # a damaged string heap would hang libhdf5
         budget = OutputBudget(size, name)
         with h5py.File(source, "r") as f:
             classes = dict(layer_classes or {})
@@ -125,8 +139,33 @@ def read_keras_h5(source: str | os.PathLike[str] | IO[bytes], name: str | None =
     return WeightFile(arrays, "keras_h5", meta, name)
 
 
-def read_keras_archive(path: str | os.PathLike[str]) -> WeightFile:
-    """Read the weights inside a Keras 3 ``.keras`` zip (``model.weights.h5``)."""
+def _read_keras_h5_isolated(source: str | os.PathLike[str] | IO[bytes], name: str | None,
+                            layer_classes: dict[str, str] | None, timeout: float) -> WeightFile:
+    """``read_keras_h5`` in a child process that is killed after ``timeout`` seconds."""
+    import tempfile
+
+    from minicnn.io.isolated import read_isolated
+
+    name = name or source_name(source)
+    options = {"name": name, "layer_classes": layer_classes}
+    if isinstance(source, (str, os.PathLike)):
+        wf = read_isolated("keras_h5", source, timeout, **options)
+    else:  # a file object (e.g. from a .keras zip): hand the child a copy on disk
+        with tempfile.TemporaryDirectory(prefix="minicnn-h5-") as folder:
+            copy = os.path.join(folder, "weights.h5")
+            with open(copy, "wb") as f:
+                source.seek(0)
+                f.write(source.read())
+            wf = read_isolated("keras_h5", copy, timeout, **options)
+    wf.path = name
+    return wf
+
+
+def read_keras_archive(path: str | os.PathLike[str], *, timeout: float | None = None) -> WeightFile:
+    """Read the weights inside a Keras 3 ``.keras`` zip (``model.weights.h5``).
+
+    ``timeout``: see ``read_keras_h5`` (read the HDF5 part in a child process).
+    """
     name = os.fspath(path)
     size = os.path.getsize(name)
     with open_zip(name, name, "a .keras archive") as zf:
@@ -140,7 +179,7 @@ def read_keras_archive(path: str | os.PathLike[str]) -> WeightFile:
             with reading(name, ".keras config.json"):
                 config = json.loads(read_zip_member(zf, infos["config.json"], size, name))
             classes = _layer_classes_from_config(config)
-    return read_keras_h5(io.BytesIO(data), f"{name}:model.weights.h5", classes)
+    return read_keras_h5(io.BytesIO(data), f"{name}:model.weights.h5", classes, timeout=timeout)
 
 
 # ------------------------------------------------------------------------ Keras 2

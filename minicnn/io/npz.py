@@ -176,7 +176,7 @@ def _decode_manifest(raw: np.ndarray, name: str) -> dict[str, Any]:
                               "a 1-d uint8 array of UTF-8 JSON")
     try:
         manifest = json.loads(raw.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # [[[[... nests too deep
         raise WeightFileError(f"{name}: {MANIFEST_KEY} is not UTF-8 JSON ({exc})") from exc
     if not isinstance(manifest, dict) or manifest.get("npz_format") != FORMAT_NAME \
             or not isinstance(manifest.get("arrays"), dict):

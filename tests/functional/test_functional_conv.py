@@ -184,10 +184,10 @@ def test_conv2d_refuses_mixed_dtypes():
 
 # ---------------------------------------------------------------------- freezing
 class _CountingKernels:
-    """Wraps the real kernels and counts the im2col / col2im calls."""
+    """Wraps the real kernels and counts the unfold / fold (im2col / col2im) calls."""
 
     def __init__(self, monkeypatch):
-        self.calls = {"im2col": 0, "col2im": 0}
+        self.calls = {"unfold": 0, "fold": 0}
         real = kernels.get_kernels
 
         def counting(array):
@@ -211,11 +211,11 @@ def test_backward_skips_the_work_of_frozen_inputs(monkeypatch, x_grad, w_grad):
     w = mc.Tensor(w_np, requires_grad=w_grad)
     b = mc.Tensor(b_np, requires_grad=True)
     y = F.conv2d(x, w, b, padding=1)
-    cols_kept = y.grad_fn.saved[0] is not None
+    kept_for_dW = [a is not None for a in y.grad_fn.saved[:2]]   # (cols, x to unfold again)
     y.sum().backward()
-    assert counter.calls["im2col"] == 1
-    assert counter.calls["col2im"] == int(x_grad)            # dL/dx only when x needs it
-    assert cols_kept == w_grad                               # no cols, no dL/dW
+    assert counter.calls["unfold"] == 1                      # small cols are kept for dL/dW
+    assert counter.calls["fold"] == int(x_grad)              # dL/dx only when x needs it
+    assert kept_for_dW == [w_grad, False]                    # no cols, no dL/dW
     assert (x.grad is not None) == x_grad and (w.grad is not None) == w_grad
     np.testing.assert_allclose(b.grad.numpy(), np.full(4, 2 * 6 * 6, np.float32))
     if w_grad:

@@ -1,4 +1,4 @@
-"""2-D convolution as im2col + one matrix multiplication (GEMM) per group.
+"""2-D convolution as unfold (im2col) + matrix multiplications (GEMMs).
 
 Notation:
     N, C, H, W      batch, input channels, input height and width
@@ -7,7 +7,7 @@ Notation:
     KH, KW          kernel height and width
     SH, SW          stride;  PH, PW: zero padding;  DH, DW: dilation
     OH, OW          output size, OH = floor((H + 2*PH - DH*(KH-1) - 1)/SH) + 1
-    M               output pixels of the batch: N*OH*OW
+    P               output pixels of one image: OH*OW
     K               one group's receptive field: (C/G)*KH*KW values
 
 The convolution (cross-correlation, as in every deep-learning library) is
@@ -16,18 +16,22 @@ The convolution (cross-correlation, as in every deep-learning library) is
                       x[n, g*C/G + c, oh*SH - PH + kh*DH, ow*SW - PW + kw*DW] * w[o, c, kh, kw]
 
 for output channel o in group g = o // (C_out/G).  ``conv_naive.py`` computes exactly these
-loops.  Here im2col copies every receptive field into one row of a matrix, so the sum over
-(c, kh, kw) of all output pixels becomes a single matrix product:
+loops.  Here unfold (im2col) copies every receptive field of image n into one column of a
+matrix, so the sum over (c, kh, kw) of all its output pixels becomes one matrix product:
 
-    cols = im2col(x)                              (M, C*KH*KW), one row per output pixel
-    y    = cols @ W.reshape(C_out, C*KH*KW).T     (M, C_out)          when G = 1
+    cols[n] = unfold(x)[n]                        (C*KH*KW, P), column p = the field of pixel p
+    y[n]    = W.reshape(C_out, C*KH*KW) @ cols[n] (C_out, P) = y[n] in (C_out, OH, OW) order
 
-With groups, group g multiplies its own block of K columns by its own C_out/G filters.
+and with the images' columns side by side, the whole batch is one product (see Conv2d).
+
+With groups, group g multiplies its own block of K rows by its own C_out/G filters.
+(``kernels/im2col.py`` explains unfold; its ``im2col`` is the same matrix transposed,
+one row per output pixel, as tutorial 3 builds it.)
 """
 from __future__ import annotations
 
 from ... import kernels, ops, shapes
-from ...backend import get_array_module
+from ...backend import get_array_module, scratch
 from ...function import Function
 from ...shapes import ConvGeometry
 from ...tensor import Tensor
@@ -35,76 +39,133 @@ from ._common import float_tensor
 
 __all__ = ["conv2d"]
 
+# How many bytes of unfolded columns one GEMM may use (see Conv2d, "Memory").
+COLS_BYTES = 32 * 2**20
+
 
 class Conv2d(Function):
     """y = conv2d(x, W) + b.   x: (N, C, H, W)  W: (C_out, C/G, KH, KW)  b: (C_out,)  ->  y: (N, C_out, OH, OW)
 
-    Forward, with the groups as a batch axis of the matrix product:
+    The columns of all images side by side form one matrix per group g,
 
-        cols = im2col(x)                                    (M, G*K)
-        y    = cols_g @ W_g.T  for each group g             (G, M, K) @ (G, K, C_out/G)
+        cols_g = [cols[0]_g | cols[1]_g | ... ]            (K, N*P): column (n, p) = a receptive field
 
-    Backward, the same two matrices in the two other orders (gy_g: (G, M, C_out/G)):
+    (im2col(x).T; unfold writes it directly, see ``_unfold``), so each product is one GEMM:
 
-        dL/dW_g   = gy_g.T @ cols_g                         (C_out/G, K): needs cols
-        dL/dcols_g = gy_g @ W_g                             (M, K)
-        dL/dx     = col2im(dL/dcols)                        the adjoint of im2col
-        dL/db     = sum of gy over N, OH, OW
+        Y_g        = W_g @ cols_g                          (C_out/G, K) @ (K, N*P)
+        y          = Y + b, reordered to (N, C_out, OH, OW)
+
+    Backward, the same matrices in the two other orders (GY_g: gy reordered to (C_out/G, N*P)):
+
+        dL/dW_g    = GY_g @ cols_g.T                       (C_out/G, K): needs cols
+        dL/dcols_g = W_g.T @ GY_g                          (K, N*P)
+        dL/dx      = fold(dL/dcols)                        fold is the adjoint of unfold
+        dL/db      = sum of gy over N, OH, OW
 
     Each is computed only for an input that needs it (``needs_input_grad``): a frozen
-    weight skips the weight GEMM and cols is not even kept, and an input that needs no
-    gradient (the images, or a frozen earlier layer) skips the dcols GEMM and col2im.
+    weight skips the weight GEMM (and forward keeps nothing for it), and an input that
+    needs no gradient (the images, or a frozen earlier layer) skips the dcols GEMM and fold.
+
+    Memory: cols is C*KH*KW times the size of x (115 MB for 8 images of 128x56x56).
+    When it fits in ``COLS_BYTES`` it is kept for dL/dW.  Otherwise both passes walk the
+    batch in groups of images whose cols fit, in reused scratch buffers, and backward
+    unfolds x again: a copy, cheap next to the GEMMs (about 2-5% of their time on the
+    benchmark shapes).
+
+    Speed (measured against alternatives, see docs/performance.md): unfold copies whole
+    input rows (memory-copy speed; im2col's row-per-pixel layout is 3-5x slower to
+    write), and one large GEMM per group of images beats one GEMM per image when BLAS
+    threads share a busy machine (every call is a thread barrier).
     """
 
     def forward(self, x, weight, bias=None, *, geometry: ConvGeometry):
         g = geometry
-        G = g.groups
-        M = x.shape[0] * g.OH * g.OW
-        cols = kernels.get_kernels(x).im2col(
-            x, g.KH, g.KW, g.SH, g.SW, g.PH, g.PW, g.DH, g.DW, g.OH, g.OW)    # (M, C*KH*KW)
-        cols_g = cols.reshape(M, G, -1).transpose(1, 0, 2)                     # (G, M, K), a view
+        xp = get_array_module(x)
+        N, G, P = x.shape[0], g.groups, g.OH * g.OW
         w_g = weight.reshape(G, g.C_out // G, -1)                              # (G, C_out/G, K)
-        y = cols_g @ w_g.transpose(0, 2, 1)                                    # (G, M, C_out/G)
-        y = y.transpose(1, 0, 2).reshape(M, g.C_out)                           # (M, C_out)
-        if bias is not None:
-            y += bias
-        y = y.reshape(x.shape[0], g.OH, g.OW, g.C_out).transpose(0, 3, 1, 2)            # (N, C_out, OH, OW)
-        needs_weight_grad = self.needs_input_grad[1]
-        # x.shape, not the geometry's H, W: it includes the odd row/column of padding="same"
-        self.save_for_backward(cols_g if needs_weight_grad else None, w_g, x.shape, geometry)
-        return get_array_module(x).ascontiguousarray(y)
+        y = xp.empty((N, g.C_out, P), dtype=x.dtype)                           # (N, C_out, OH*OW)
+        batches = _image_batches(x, weight.shape, g)
+        # dL/dW needs cols again: keep them when the whole batch fits in one group
+        keep_cols = self.needs_input_grad[1] and len(batches) == 1
+        for batch in batches:
+            cols = _unfold(x[batch], g, keep=keep_cols)                         # (G, K, n*P)
+            Y = scratch("conv2d.y", (G, g.C_out // G, cols.shape[2]), x.dtype, x)
+            xp.matmul(w_g, cols, out=Y)                                         # (G, C_out/G, n*P)
+            Y = Y.reshape(g.C_out, -1)                                          # (C_out, n*P)
+            if bias is not None:
+                Y += bias.reshape(g.C_out, 1)         # here, not in the copy below: 2x faster (measured)
+            y[batch] = Y.reshape(g.C_out, -1, P).transpose(1, 0, 2)            # (n, C_out, P)
+        # kept: cols, or x to unfold again (when dL/dW is needed); x.shape, not the geometry's
+        # H, W: it includes the odd row/column of padding="same"
+        x_kept = x if self.needs_input_grad[1] and not keep_cols else None
+        self.save_for_backward(cols if keep_cols else None, x_kept, w_g, x.shape, geometry)
+        return y.reshape(N, g.C_out, g.OH, g.OW)
 
     def backward(self, gy):
-        cols_g, w_g, x_shape, g = self.saved
+        kept_cols, x, w_g, x_shape, g = self.saved
+        xp = get_array_module(gy)
         N, C, H, W = x_shape
-        G = g.groups
-        M = N * g.OH * g.OW
+        G, P = g.groups, g.OH * g.OW
         needs = self.needs_input_grad
-        gy_mat = gy.transpose(0, 2, 3, 1).reshape(M, g.C_out)                  # (M, C_out)
-        gy_g = gy_mat.reshape(M, G, -1).transpose(1, 0, 2)                     # (G, M, C_out/G)
-        gx = gw = None
-        if needs[0]:
-            dcols = (gy_g @ w_g).transpose(1, 0, 2).reshape(M, -1)             # (M, C*KH*KW)
-            gx = kernels.get_kernels(gy).col2im(
-                dcols, N, C, H, W, g.KH, g.KW, g.SH, g.SW, g.PH, g.PW, g.DH, g.DW, g.OH, g.OW)
-        if needs[1]:
-            gw = _sum_of_outer_products(gy_g, cols_g).reshape(g.C_out, C // G, g.KH, g.KW)
+        gx = xp.empty(x_shape, dtype=gy.dtype) if needs[0] else None
+        gw_t = xp.zeros((G, w_g.shape[2], w_g.shape[1]), dtype=gy.dtype) if needs[1] else None
+        w_shape = (g.C_out, C // G, g.KH, g.KW)
+        for batch in _image_batches(gy, w_shape, g) if needs[0] or needs[1] else ():
+            n = batch.stop - batch.start
+            GY = scratch("conv2d.y", (g.C_out, n, P), gy.dtype, gy)
+            GY[...] = gy[batch].reshape(n, g.C_out, P).transpose(1, 0, 2)     # (C_out, n, P)
+            GY = GY.reshape(G, g.C_out // G, n * P)                             # (G, C_out/G, n*P)
+            if needs[1]:
+                cols = kept_cols if kept_cols is not None else _unfold(x[batch], g)   # (G, K, n*P)
+                # computed as (cols @ GY.T), the transposed result: for these long sums
+                # OpenBLAS is up to 2x faster when the result is taller than wide (measured)
+                gw_t += cols @ GY.transpose(0, 2, 1)                            # (G, K, C_out/G)
+            if needs[0]:
+                dcols = scratch("conv2d.cols", (G, w_g.shape[2], n * P), gy.dtype, gy)
+                xp.matmul(w_g.transpose(0, 2, 1), GY, out=dcols)               # (G, K, n*P)
+                kernels.get_kernels(gy).fold(
+                    _as_images(dcols, n, P), n, C, H, W, g.KH, g.KW, g.SH, g.SW, g.PH, g.PW,
+                    g.DH, g.DW, g.OH, g.OW, out=gx[batch])
+        gw = None if gw_t is None else gw_t.transpose(0, 2, 1).reshape(w_shape)
         if len(needs) == 2:
             return gx, gw
         gb = gy.sum(axis=(0, 2, 3)) if needs[2] else None
         return gx, gw, gb
 
 
-def _sum_of_outer_products(a, b):
-    """a.T @ b for each group: (G, M, A), (G, M, B) -> (G, A, B), a sum over the M pixels.
+def _unfold(x, g: ConvGeometry, keep: bool = False):
+    """unfold(x) of the images x: (n, C, H, W) as one matrix per group: (G, K, n*P).
 
-    When A < B it is computed as (b.T @ a).T, the same numbers: for these long sums
-    OpenBLAS is up to 10x slower when the result is wider than tall (measured on the
-    (64, 576) weight gradient of a 64-channel 3x3 layer).
+    The buffer is laid out (C*KH*KW, n, P); unfold writes it through the transposed
+    view (n, C*KH*KW, P) that ``_as_images`` gives, so image n's columns land side by
+    side with the other images' (no copy afterwards).  It is the scratch buffer, or a
+    new array when the caller keeps it (``keep``).
     """
-    if a.shape[2] >= b.shape[2]:
-        return a.transpose(0, 2, 1) @ b
-    return (b.transpose(0, 2, 1) @ a).transpose(0, 2, 1)
+    n, C = x.shape[:2]
+    P = g.OH * g.OW
+    shape = (C * g.KH * g.KW, n * P)                                            # (C*KH*KW, n*P)
+    xp = get_array_module(x)
+    cols = xp.empty(shape, dtype=x.dtype) if keep else scratch("conv2d.cols", shape, x.dtype, x)
+    kernels.get_kernels(x).unfold(x, g.KH, g.KW, g.SH, g.SW, g.PH, g.PW, g.DH, g.DW, g.OH, g.OW,
+                                  out=_as_images(cols, n, P))
+    return cols.reshape(g.groups, -1, n * P)                                    # (G, K, n*P)
+
+
+def _as_images(cols, n: int, P: int):
+    """(..., n*P) columns of n images -> the (n, rows, P) view unfold and fold use."""
+    return cols.reshape(-1, n, P).transpose(1, 0, 2)
+
+
+def _image_batches(like, w_shape: tuple[int, ...], g: ConvGeometry) -> list[slice]:
+    """Split the batch into slices of images whose unfolded columns fit COLS_BYTES.
+
+    At least one image per slice, however large.
+    """
+    N = like.shape[0]
+    C = w_shape[1] * g.groups
+    per_image = C * g.KH * g.KW * g.OH * g.OW * like.dtype.itemsize
+    n = max(1, min(N, COLS_BYTES // per_image))
+    return [slice(i, min(i + n, N)) for i in range(0, N, n)]
 
 
 def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int | tuple[int, int] = 1,

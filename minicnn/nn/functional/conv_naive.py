@@ -18,9 +18,8 @@ Notation and arguments as in conv.py.  Tests compare ``conv2d`` with this at sma
 """
 from __future__ import annotations
 
-import numpy as np
-
 from ... import shapes
+from ...backend import get_array_module
 from ...function import Function
 from ...shapes import ConvGeometry
 from ...tensor import Tensor
@@ -48,7 +47,7 @@ class Conv2dNaive(Function):
         g = geometry
         N, C, H, W = x.shape
         out_per_group, in_per_group = g.C_out // g.groups, C // g.groups
-        y = np.zeros((N, g.C_out, g.OH, g.OW), dtype=x.dtype)
+        y = get_array_module(x).zeros((N, g.C_out, g.OH, g.OW), dtype=x.dtype)
         for n in range(N):
             for o in range(g.C_out):
                 first_c = (o // out_per_group) * in_per_group     # this filter's group of channels
@@ -64,7 +63,8 @@ class Conv2dNaive(Function):
         x, w, g = self.saved
         N, C, H, W = x.shape
         out_per_group, in_per_group = g.C_out // g.groups, C // g.groups
-        dx, dw = np.zeros_like(x), np.zeros_like(w)
+        xp = get_array_module(x)
+        dx, dw = xp.zeros_like(x), xp.zeros_like(w)
         for n in range(N):
             for o in range(g.C_out):
                 first_c = (o // out_per_group) * in_per_group
