@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .numba_threads import prefer_sleeping_threads
+
+prefer_sleeping_threads()        # before numba's OpenMP runtime loads: see numba_threads.py
 try:
     import numba
 except ImportError as error:  # pragma: no cover - exercised only without numba

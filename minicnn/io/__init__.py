@@ -11,6 +11,10 @@ pickles go through an allow-list unpickler (``safe_pickle.py``).
     >>> wf.format, wf.meta["layouts"]["block1_conv1/kernel"]
     ('keras_h5', 'HWIO')
 
+For a file from a stranger, add ``timeout=60``: it is then read in a child process that
+is killed if the C libraries behind .h5 / .onnx hang on it (``isolated.py``,
+docs/safety.md).
+
 The format is detected from the file's first bytes, not its extension:
 
     ============  =============================================  ====================

@@ -28,16 +28,15 @@ def _arrays(rng, N, C, H, W, C_out, groups, K):
                                 dict(padding=1, groups=2)])
 def test_grouped_images_match_torch(monkeypatch, budget_images, kw):
     x, w, b = _arrays(np.random.default_rng(0), 5, 4, 7, 6, 6, kw.get("groups", 1), 3)
-    K = 4 * 9 // kw.get("groups", 1) * kw.get("groups", 1)
-    OH = OW = 7                                                  # an upper bound for all three
-    monkeypatch.setattr(conv_module, "COLS_BYTES", budget_images * K * OH * OW * 4)
+    per_image = (4 * 9 + 6) * 7 * 6 * 4           # (C*KH*KW + C_out) * OH*OW floats, at most
+    monkeypatch.setattr(conv_module, "COLS_BYTES", budget_images * per_image)
     assert_matches_torch(lambda x, w, b: F.conv2d(x, w, b, **kw),
                          lambda x, w, b: TF.conv2d(x, w, b, **kw), [x, w, b])
 
 
 def test_image_batches_fit_the_budget(monkeypatch):
     geometry = mc.shapes.conv2d_geometry((10, 3, 8, 8), (4, 3, 3, 3), None, 1, 1, 1, 1)
-    per_image = 3 * 9 * 8 * 8 * 4                               # bytes of one image's columns
+    per_image = (3 * 9 + 4) * 8 * 8 * 4                         # columns and output, in bytes
     x = np.zeros((10, 3, 8, 8), np.float32)
     monkeypatch.setattr(conv_module, "COLS_BYTES", 3 * per_image + 1)
     batches = conv_module._image_batches(x, (4, 3, 3, 3), geometry)

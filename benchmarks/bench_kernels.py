@@ -1,11 +1,12 @@
-"""Speed sanity check for the CPU kernels (a script, not a test).
+"""Speed sanity check for the CPU kernels alone (a script, not a test; not installed).
 
-    python -m minicnn.kernels.bench_kernels [--threads 2]
+    python benchmarks/bench_kernels.py [--threads 2]
 
-Times im2col/col2im (3x3, padding 1) on (64, 32, 32, 32) and (8, 128, 56, 56) and
-2x2 max pooling on (64, 32, 28, 28) for every CPU implementation.  If PyTorch is
-installed it is timed too, as a yardstick only (minicnn never imports it).
+Times im2col/col2im and unfold/fold (3x3, padding 1) on (64, 32, 32, 32) and
+(8, 128, 56, 56) and 2x2 max pooling on (64, 32, 28, 28) for every CPU implementation.
+If PyTorch is installed it is timed too, as a yardstick only (minicnn never imports it).
 Each number is the best of 5 repeats of the mean over a few calls, in ms.
+Whole layers and networks against PyTorch: ``minicnn bench``.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from .dispatch import load_kernels
+from minicnn.kernels import load_kernels
 
 
 def best_ms(fn: Callable[[], object], calls: int = 5, repeats: int = 5) -> float:
@@ -37,11 +38,15 @@ def bench_im2col(names: list[str], shape: tuple[int, int, int, int]) -> None:
     out = np.empty((N * H * W, C * 9), dtype=np.float32)   # reused, as a conv layer would
     print(f"im2col / col2im 3x3 p1 on {shape} float32, cols {out.shape} "
           f"({out.nbytes / 2**20:.0f} MiB)")
+    columns = np.empty((N, C * 9, H * W), dtype=np.float32)
     for name in names:
         k = load_kernels(name)
         t_im2col = best_ms(lambda: k.im2col(x, *g, out=out))
         t_col2im = best_ms(lambda: k.col2im(out, N, C, H, W, *g))
-        print(f"  {name:10s} im2col {t_im2col:8.2f} ms   col2im {t_col2im:8.2f} ms")
+        t_unfold = best_ms(lambda: k.unfold(x, *g, out=columns))
+        t_fold = best_ms(lambda: k.fold(columns, N, C, H, W, *g))
+        print(f"  {name:10s} im2col {t_im2col:8.2f} ms   col2im {t_col2im:8.2f} ms   "
+              f"unfold {t_unfold:8.2f} ms   fold {t_fold:8.2f} ms")
 
 
 def bench_maxpool(names: list[str], shape: tuple[int, int, int, int], threads: int) -> None:
@@ -77,9 +82,9 @@ def main() -> None:
     args = parser.parse_args()
     names = ["reference", "numpy"]
     try:
+        load_kernels("numba")                          # first: it sets how numba's threads wait
         import numba
         numba.set_num_threads(args.threads)
-        load_kernels("numba")
         names.append("numba")
     except ImportError:
         print("numba is not installed: timing the NumPy kernels only")
