@@ -69,13 +69,13 @@ def _dataset(args: argparse.Namespace):
         from .data import mnist
 
         cls = mnist.MNIST if args.dataset == "mnist" else mnist.FashionMNIST
-        train, test = (cls(args.data_dir, train=t, download=args.download) for t in (True, False))
+        train, test = (cls(args.data_dir, split=s, download=args.download) for s in ("train", "test"))
         shape, classes = (1, 28), 10
     elif args.dataset in ("cifar10", "cifar100"):
         from .data import cifar
 
         cls = cifar.CIFAR10 if args.dataset == "cifar10" else cifar.CIFAR100
-        train, test = (cls(args.data_dir, train=t, download=args.download) for t in (True, False))
+        train, test = (cls(args.data_dir, split=s, download=args.download) for s in ("train", "test"))
         shape, classes = (3, 32), 10 if args.dataset == "cifar10" else 100
     else:  # pragma: no cover - argparse restricts the choices
         raise ValueError(args.dataset)
