@@ -1,4 +1,4 @@
-"""minicnn.kernels: the hot-path array kernels (im2col/col2im, pooling).
+"""minicnn.kernels: the hot-path array kernels (im2col/col2im, unfold/fold, pooling).
 
 This package imports nothing from the rest of minicnn: every function takes
 arrays and plain ints and returns arrays.  Each fast kernel (Numba CPU,
@@ -7,6 +7,7 @@ Numba-CUDA) sits beside a plain NumPy reference with the same contract:
     windows.py                     the sliding-window geometry (Notation block)
     im2col.py       pooling.py     references (+ pure-NumPy variants): read these
     im2col_numba.py pooling_numba.py   Numba CPU kernels, same loops
+    numba_threads.py               how the Numba kernels' threads wait (and why)
     im2col_cuda.py  pooling_cuda.py    Numba-CUDA kernels, one thread per element
     dispatch.py                    get_kernels(x): which implementation runs
 

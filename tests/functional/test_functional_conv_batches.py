@@ -1,5 +1,5 @@
-"""conv2d's memory plan: images are processed in groups whose unfolded columns fit
-conv.COLS_BYTES, in reused scratch buffers, and dL/dW unfolds x again when the columns
+"""conv2d's memory plan: the batch is processed in slices of images whose unfolded columns
+fit conv.COLS_BYTES, in reused scratch buffers, and dL/dW unfolds x again when the columns
 were not kept.  Forced here with a tiny budget, so every path runs on small shapes."""
 from __future__ import annotations
 
@@ -23,10 +23,10 @@ def _arrays(rng, N, C, H, W, C_out, groups, K):
     return x, w, b
 
 
-@pytest.mark.parametrize("budget_images", [1, 2, 5])          # 5 images: one group, cols kept
+@pytest.mark.parametrize("budget_images", [1, 2, 5])          # 5 images: one slice, cols kept
 @pytest.mark.parametrize("kw", [dict(padding=1), dict(stride=2, padding=2, dilation=2),
                                 dict(padding=1, groups=2)])
-def test_grouped_images_match_torch(monkeypatch, budget_images, kw):
+def test_sliced_batches_match_torch(monkeypatch, budget_images, kw):
     x, w, b = _arrays(np.random.default_rng(0), 5, 4, 7, 6, 6, kw.get("groups", 1), 3)
     per_image = (4 * 9 + 6) * 7 * 6 * 4           # (C*KH*KW + C_out) * OH*OW floats, at most
     monkeypatch.setattr(conv_module, "COLS_BYTES", budget_images * per_image)
@@ -46,8 +46,8 @@ def test_image_batches_fit_the_budget(monkeypatch):
 
 
 @pytest.mark.parametrize("x_grad, w_grad", [(True, False), (False, True), (True, True)])
-def test_frozen_inputs_in_grouped_images(monkeypatch, x_grad, w_grad):
-    monkeypatch.setattr(conv_module, "COLS_BYTES", 1)            # one image per group
+def test_frozen_inputs_in_sliced_batches(monkeypatch, x_grad, w_grad):
+    monkeypatch.setattr(conv_module, "COLS_BYTES", 1)            # one image per slice
     x_np, w_np, b_np = _arrays(np.random.default_rng(1), 3, 2, 5, 5, 3, 1, 3)
     x, w = mc.Tensor(x_np, requires_grad=x_grad), mc.Tensor(w_np, requires_grad=w_grad)
     y = F.conv2d(x, w, mc.Tensor(b_np), padding=1)

@@ -39,9 +39,13 @@ from ._common import float_tensor
 
 __all__ = ["conv2d"]
 
-# How many bytes of scratch matrices (unfolded columns and reordered outputs) one group
-# of images may use; see Conv2d, "Memory".  Measured: speed is flat from 8 MB up.
-COLS_BYTES = 32 * 2**20
+# How many bytes of scratch matrices (unfolded columns and reordered outputs) one slice of
+# the batch may use; see Conv2d, "Memory".  Measured with 2 threads: fewer, larger slices
+# are faster (fewer GEMM calls, each a thread barrier), up to 25% from 8 to 160 MB on the
+# benchmark shapes, while the memory of the (8, 128, 56, 56) -> 256 layer grows 18 MB
+# per image in a slice (+63 MB at 32 MB, +97 MB at 64 MB; PyTorch: +70 MB).  48 MB keeps
+# two of those images per slice.
+COLS_BYTES = 48 * 2**20
 
 
 class Conv2d(Function):
@@ -69,13 +73,13 @@ class Conv2d(Function):
 
     Memory: cols is C*KH*KW times the size of x (115 MB for 8 images of 128x56x56).
     When it fits in ``COLS_BYTES`` it is kept for dL/dW.  Otherwise both passes walk the
-    batch in groups of images whose cols fit, in reused scratch buffers, and backward
+    batch in slices of images whose cols fit, in reused scratch buffers, and backward
     unfolds x again: a copy, cheap next to the GEMMs (about 2-5% of their time on the
     benchmark shapes).
 
     Speed (measured against alternatives, see docs/performance.md): unfold copies whole
     input rows (memory-copy speed; im2col's row-per-pixel layout is 3-5x slower to
-    write), and one large GEMM per group of images beats one GEMM per image when BLAS
+    write), and one large GEMM per slice of the batch beats one GEMM per image when BLAS
     threads share a busy machine (every call is a thread barrier).
     """
 
@@ -86,7 +90,7 @@ class Conv2d(Function):
         w_g = weight.reshape(G, g.C_out // G, -1)                              # (G, C_out/G, K)
         y = xp.empty((N, g.C_out, P), dtype=x.dtype)                           # (N, C_out, OH*OW)
         batches = _image_batches(x, weight.shape, g)
-        # dL/dW needs cols again: keep them when the whole batch fits in one group
+        # dL/dW needs cols again: keep them when the whole batch fits in one slice
         keep_cols = self.needs_input_grad[1] and len(batches) == 1
         for batch in batches:
             cols = _unfold(x[batch], g, keep=keep_cols)                         # (G, K, n*P)

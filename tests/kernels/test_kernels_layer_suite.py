@@ -1,0 +1,60 @@
+"""The layer tests pass with MINICNN_KERNELS set to each implementation.
+
+Each run is a fresh pytest process with the variable set (the dispatcher reads it at
+every call, but a fresh process also proves nothing else was already loaded):
+
+- normal suite: the whole of tests/functional and tests/nn under reference, numpy and
+  numba (about 8 s each on an idle 2-core machine), and two conv/pooling tests under the
+  CUDA kernels in Numba's simulator (NUMBA_ENABLE_CUDASIM=1, every GPU thread run as Python);
+- ``-m slow``: the conv and pooling test files under the simulator (about 2 minutes).
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).resolve().parents[1]
+HAS_NUMBA = importlib.util.find_spec("numba") is not None
+CPU_CHOICES = ["reference", "numpy"] + (["numba"] if HAS_NUMBA else [])
+CONV_AND_POOLING = ["functional/test_functional_conv.py", "functional/test_functional_conv_batches.py",
+                    "functional/test_functional_pooling.py"]
+
+
+def run_pytest(choice: str, paths: list[str], *extra: str, simulator: bool = False) -> str:
+    env = dict(os.environ, MINICNN_KERNELS=choice, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
+               NUMBA_NUM_THREADS="1")
+    if simulator:
+        env["NUMBA_ENABLE_CUDASIM"] = "1"
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", *[str(TESTS / p) for p in paths], "-q", "-p", "no:cacheprovider",
+         "-m", "not slow and not gpu", *extra],
+        env=env, capture_output=True, text=True, timeout=1800)
+    summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
+    assert result.returncode == 0, f"MINICNN_KERNELS={choice}: {summary}\n" + result.stdout[-4000:] + result.stderr[-2000:]
+    assert " passed" in summary and "failed" not in summary, summary
+    return summary
+
+
+@pytest.mark.parametrize("choice", CPU_CHOICES)
+def test_the_whole_layer_suite_passes_with(choice):
+    summary = run_pytest(choice, ["functional", "nn"])
+    assert int(summary.split(" passed")[0].split()[-1]) > 300, summary     # really the whole suite
+
+
+@pytest.mark.skipif(not HAS_NUMBA, reason="the CUDA simulator is part of numba")
+def test_conv_and_pooling_run_on_the_cuda_kernels_in_the_simulator():
+    summary = run_pytest("cuda", ["functional/test_functional_conv_batches.py",
+                                  "functional/test_functional_pooling.py"],
+                         "-k", "broadcast_output_gradient or max_pool2d_matches_torch_values", simulator=True)
+    assert int(summary.split(" passed")[0].split()[-1]) >= 3, summary
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_NUMBA, reason="the CUDA simulator is part of numba")
+def test_conv_and_pooling_suites_pass_on_the_cuda_kernels_in_the_simulator():
+    run_pytest("cuda", CONV_AND_POOLING, "-k", "not forward_and_backward_match_torch", simulator=True)
