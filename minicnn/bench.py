@@ -24,10 +24,12 @@ itself with them, because they take effect only when a process starts):
 
 - threads: ``OMP_NUM_THREADS`` = ``OPENBLAS_NUM_THREADS`` = ``MKL_NUM_THREADS`` =
   ``NUMBA_NUM_THREADS`` = ``--threads`` (and ``torch.set_num_threads``);
-- waiting threads sleep (``OMP_WAIT_POLICY=PASSIVE``): PyTorch's and Numba's OpenMP threads
-  otherwise spin after each parallel loop and take the cores the other library (and
-  OpenBLAS) needs next; in one process on 2 cores that made both sides 2-4x slower and
-  erratic (minicnn's Numba kernels set this default themselves, see kernels/numba_threads.py);
+- waiting threads sleep (``OMP_WAIT_POLICY=PASSIVE`` for the OpenMP pools of PyTorch and
+  Numba, ``OPENBLAS_THREAD_TIMEOUT=4`` for NumPy's OpenBLAS): otherwise each pool's threads
+  spin after their work and take the cores the other side needs next.  In one process on
+  2 cores that made both sides 2-4x slower and erratic, and OpenBLAS's spinning alone
+  slowed PyTorch's convolutions by up to 2x right after a minicnn call (minicnn's Numba
+  kernels set OMP_WAIT_POLICY=PASSIVE themselves, see kernels/numba_threads.py);
 - glibc malloc: large fresh allocations page-fault at about 1.5 us per 4 KiB page on the
   machines this was written on, which penalises any code that allocates a new buffer per
   call (PyTorch too).  ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_`` make freed
@@ -59,7 +61,7 @@ __all__ = ["main", "run", "machine", "CONV_SHAPES", "TARGETS"]
 
 MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_": str(1 << 31)}
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
-WAIT_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
+WAIT_ENV = {"OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_THREAD_TIMEOUT": "4"}
 
 
 # ------------------------------------------------------------------ memory (fresh processes)
@@ -201,8 +203,9 @@ def run(threads: int, repeat: int, reference: bool, quick: bool, memory: bool) -
     m = results["machine"]
     print(f"machine: {m['cpu']}, {m['cpu_count']} CPUs; NumPy {m['numpy']} with {m['numpy_blas']}; "
           f"numba {m['numba']}; torch {m['torch']}")
-    print(f"threads: {threads} for every contender, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}; "
-          "malloc: " + ", ".join(f"{k}={os.environ.get(k)}" for k in MALLOC_ENV))
+    print(f"threads: {threads} for every contender, "
+          + ", ".join(f"{k}={os.environ.get(k)}" for k in WAIT_ENV) + "; malloc: "
+          + ", ".join(f"{k}={os.environ.get(k)}" for k in MALLOC_ENV))
     print(f"timing: median of {repeat} calls, minicnn and torch alternating; load average "
           f"{', '.join(f'{v:.1f}' for v in m.get('load_average', ()))}")
     with_torch = torch_available()

@@ -82,3 +82,30 @@ def test_a_broadcast_output_gradient_is_accepted():
     TF.conv2d(tx, tw, torch.tensor(b_np), padding=1).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(w.grad.numpy(), tw.grad.numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_scratch_hands_out_views_of_one_reused_buffer_per_name_and_dtype():
+    from minicnn.backend import free_scratch, scratch
+
+    like = np.zeros(1, np.float32)
+    a = scratch("test.a", (4, 5), np.float32, like)
+    b = scratch("test.a", (2, 3), np.float32, like)                  # smaller: the same memory
+    assert a.shape == (4, 5) and b.shape == (2, 3) and np.shares_memory(a, b)
+    c = scratch("test.a", (10, 10), np.float32, like)                # larger: a new buffer
+    assert not np.shares_memory(a, c)
+    assert not np.shares_memory(c, scratch("test.b", (10, 10), np.float32, like))
+    assert scratch("test.a", (3,), np.float64, like).dtype == np.float64   # per dtype
+    free_scratch()
+    assert not np.shares_memory(c, scratch("test.a", (10, 10), np.float32, like))
+
+
+def test_reuse_freed_memory_sets_glibc_malloc_options():
+    import platform
+    import subprocess
+    import sys
+
+    # in a fresh process: the setting is process-wide
+    code = "from minicnn.backend import reuse_freed_memory; print(reuse_freed_memory())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    assert out.strip() == str(glibc)

@@ -40,11 +40,11 @@ from ._common import float_tensor
 __all__ = ["conv2d"]
 
 # How many bytes of scratch matrices (unfolded columns and reordered outputs) one slice of
-# the batch may use; see Conv2d, "Memory".  Measured with 2 threads: fewer, larger slices
-# are faster (fewer GEMM calls, each a thread barrier), up to 25% from 8 to 160 MB on the
-# benchmark shapes, while the memory of the (8, 128, 56, 56) -> 256 layer grows 18 MB
-# per image in a slice (+63 MB at 32 MB, +97 MB at 64 MB; PyTorch: +70 MB).  48 MB keeps
-# two of those images per slice.
+# the batch may use; see Conv2d, "Memory".  Measured with 2 threads: larger slices mean
+# fewer GEMM calls (each a thread barrier), 0-4% faster from 48 to 160 MB on the benchmark
+# shapes (up to 35% when OpenBLAS's threads spin between calls), while the memory of the
+# (8, 128, 56, 56) -> 256 layer grows 18 MB per image in a slice (+63 MB at 32 MB, +97 MB
+# at 64 MB; PyTorch: +70 MB).  48 MB keeps two of those images per slice.
 COLS_BYTES = 48 * 2**20
 
 
