@@ -24,12 +24,12 @@ from typing import Callable
 ENV_VAR = "MINICNN_KERNELS"
 IMPLEMENTATIONS = ("reference", "numpy", "numba", "cuda")
 
-# implementation -> (im2col module, pooling module, function-name suffix)
+# implementation -> (im2col module, pooling module, Winograd module, function-name suffix)
 _MODULES = {
-    "reference": ("im2col", "pooling", "reference"),
-    "numpy": ("im2col", "pooling", "numpy"),
-    "numba": ("im2col_numba", "pooling_numba", "numba"),
-    "cuda": ("im2col_cuda", "pooling_cuda", "cuda"),
+    "reference": ("im2col", "pooling", "winograd", "reference"),
+    "numpy": ("im2col", "pooling", "winograd", "numpy"),
+    "numba": ("im2col_numba", "pooling_numba", "winograd_numba", "numba"),
+    "cuda": ("im2col_cuda", "pooling_cuda", "winograd_cuda", "cuda"),
 }
 _INSTALL_HINT = {
     "numba": "numba is not installed: pip install minicnn[fast]",
@@ -39,7 +39,7 @@ _INSTALL_HINT = {
 
 @dataclass(frozen=True)
 class KernelSet:
-    """The kernels of one implementation; the contracts are in im2col.py and pooling.py."""
+    """The kernels of one implementation; the contracts are in im2col.py, pooling.py, winograd.py."""
 
     name: str
     im2col: Callable
@@ -50,6 +50,10 @@ class KernelSet:
     maxpool2d_backward: Callable
     avgpool2d_forward: Callable
     avgpool2d_backward: Callable
+    winograd_input: Callable
+    winograd_output: Callable
+    winograd_output_grad: Callable
+    winograd_input_grad: Callable
 
 
 # name -> its kernels, or the ImportError it raised (so a missing numba is looked for
@@ -66,10 +70,11 @@ def load_kernels(name: str) -> KernelSet:
         raise ValueError(f"unknown kernel implementation {name!r}; choose one of "
                          f"{', '.join(IMPLEMENTATIONS)}")
     if name not in _loaded:
-        im2col_name, pooling_name, suffix = _MODULES[name]
+        im2col_name, pooling_name, winograd_name, suffix = _MODULES[name]
         try:
             im2col = importlib.import_module(f"{__package__}.{im2col_name}")
             pooling = importlib.import_module(f"{__package__}.{pooling_name}")
+            winograd = importlib.import_module(f"{__package__}.{winograd_name}")
         except ImportError as error:
             _loaded[name] = ImportError(f"kernels {name!r} are unavailable: "
                                         f"{_INSTALL_HINT[name]} ({error})")
@@ -84,6 +89,10 @@ def load_kernels(name: str) -> KernelSet:
             maxpool2d_backward=getattr(pooling, f"maxpool2d_backward_{suffix}"),
             avgpool2d_forward=getattr(pooling, f"avgpool2d_forward_{suffix}"),
             avgpool2d_backward=getattr(pooling, f"avgpool2d_backward_{suffix}"),
+            winograd_input=getattr(winograd, f"input_transform_{suffix}"),
+            winograd_output=getattr(winograd, f"output_transform_{suffix}"),
+            winograd_output_grad=getattr(winograd, f"output_grad_transform_{suffix}"),
+            winograd_input_grad=getattr(winograd, f"input_grad_transform_{suffix}"),
         )
     kernels = _loaded[name]
     if isinstance(kernels, ImportError):

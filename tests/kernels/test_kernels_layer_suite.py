@@ -4,7 +4,8 @@ Each run is a fresh pytest process with the variable set (the dispatcher reads i
 every call, but a fresh process also proves nothing else was already loaded):
 
 - normal suite: the whole of tests/functional and tests/nn under reference, numpy and
-  numba (about 8 s each on an idle 2-core machine), and two conv/pooling tests under the
+  numba (about 8 s each on an idle 2-core machine), the conv tests again with Winograd
+  forced (MINICNN_CONV=winograd) under each, and two conv/pooling tests under the
   CUDA kernels in Numba's simulator (NUMBA_ENABLE_CUDASIM=1, every GPU thread run as Python);
 - ``-m slow``: the conv and pooling test files under the simulator (about 2 minutes).
 """
@@ -25,9 +26,10 @@ CONV_AND_POOLING = ["functional/test_functional_conv.py", "functional/test_funct
                     "functional/test_functional_pooling.py"]
 
 
-def run_pytest(choice: str, paths: list[str], *extra: str, simulator: bool = False) -> str:
-    env = dict(os.environ, MINICNN_KERNELS=choice, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
-               NUMBA_NUM_THREADS="1")
+def run_pytest(choice: str, paths: list[str], *extra: str, simulator: bool = False,
+               conv: str = "auto") -> str:
+    env = dict(os.environ, MINICNN_KERNELS=choice, MINICNN_CONV=conv, OMP_NUM_THREADS="1",
+               OPENBLAS_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
     if simulator:
         env["NUMBA_ENABLE_CUDASIM"] = "1"
     result = subprocess.run(
@@ -44,6 +46,14 @@ def run_pytest(choice: str, paths: list[str], *extra: str, simulator: bool = Fal
 def test_the_whole_layer_suite_passes_with(choice):
     summary = run_pytest(choice, ["functional", "nn"])
     assert int(summary.split(" passed")[0].split()[-1]) > 300, summary     # really the whole suite
+
+
+@pytest.mark.parametrize("choice", CPU_CHOICES)
+def test_the_conv_suites_pass_with_winograd_wherever_it_applies(choice):
+    # MINICNN_CONV=winograd: every 3x3 stride-1 convolution of the conv and layer tests
+    # (torch parity, gradcheck, batch slicing, frozen inputs) runs through Winograd
+    summary = run_pytest(choice, CONV_AND_POOLING + ["nn/test_nn_layers_torch.py", "nn/test_nn_freeze.py"], conv="winograd")
+    assert int(summary.split(" passed")[0].split()[-1]) > 100, summary
 
 
 @pytest.mark.skipif(not HAS_NUMBA, reason="the CUDA simulator is part of numba")

@@ -30,14 +30,28 @@ one row per output pixel, as tutorial 3 builds it.)
 """
 from __future__ import annotations
 
+import os
+
 from ... import kernels, ops, shapes
 from ...backend import get_array_module, scratch
 from ...function import Function
 from ...shapes import ConvGeometry
 from ...tensor import Tensor
 from ._common import float_tensor
+from .conv_winograd import Conv2dWinograd
 
-__all__ = ["conv2d"]
+__all__ = ["conv2d", "choose_algorithm"]
+
+# MINICNN_CONV=im2col|winograd forces conv2d's algorithm (where Winograd applies);
+# unset or "auto" lets choose_algorithm decide.
+CONV_ENV_VAR = "MINICNN_CONV"
+CONV_ALGORITHMS = ("im2col", "winograd")
+# Winograd pays once both channel counts and the number of 2x2 output tiles in the batch
+# reach these (measured forward and forward+backward on VGG16's and the benchmark's layers,
+# docs/performance.md): with fewer its 16 GEMMs are too thin to run fast and the transforms,
+# which only move memory, dominate.
+WINOGRAD_MIN_CHANNELS = 32
+WINOGRAD_MIN_TILES = 128
 
 # How many bytes of scratch matrices (unfolded columns and reordered outputs) one slice of
 # the batch may use; see Conv2d, "Memory".  Measured with 2 threads: larger slices mean
@@ -211,6 +225,32 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: in
     if geometry.extra_h or geometry.extra_w:
         # "same" with an odd total padding: one more row/column at the bottom/right (PyTorch's split)
         x = ops.pad(x, ((0, 0), (0, 0), (0, geometry.extra_h), (0, geometry.extra_w)))
+    function = Conv2dWinograd if choose_algorithm(geometry, x.data) == "winograd" else Conv2d
     if b is None:
-        return Conv2d.apply(x, w, geometry=geometry)
-    return Conv2d.apply(x, w, b, geometry=geometry)
+        return function.apply(x, w, geometry=geometry)
+    return function.apply(x, w, b, geometry=geometry)
+
+
+def choose_algorithm(geometry: ConvGeometry, x) -> str:
+    """"im2col" (any convolution) or "winograd" (3x3, stride 1, no dilation, one group).
+
+    Automatic choice: Winograd for NumPy arrays with at least WINOGRAD_MIN_CHANNELS input
+    and output channels and WINOGRAD_MIN_TILES 2x2 output tiles, im2col otherwise (on the GPU too: Winograd's CUDA transforms
+    run, but have not been measured against cuBLAS on a real GPU).  MINICNN_CONV forces
+    either; "winograd" falls back to im2col where it does not apply.
+    """
+    g = geometry
+    applies = (g.KH, g.KW, g.SH, g.SW, g.DH, g.DW, g.groups) == (3, 3, 1, 1, 1, 1, 1)
+    requested = os.environ.get(CONV_ENV_VAR, "").strip().lower()
+    if requested not in ("", "auto") + CONV_ALGORITHMS:
+        raise ValueError(f"{CONV_ENV_VAR}={os.environ[CONV_ENV_VAR]!r} is not a convolution "
+                         f"algorithm; use one of {', '.join(CONV_ALGORITHMS)} (or unset it to "
+                         f"choose automatically)")
+    if not applies or requested == "im2col":
+        return "im2col"
+    if requested == "winograd":
+        return "winograd"
+    on_cpu = get_array_module(x).__name__ == "numpy"
+    tiles = x.shape[0] * ((g.OH + 1) // 2) * ((g.OW + 1) // 2)
+    big = min(g.C_out, x.shape[1]) >= WINOGRAD_MIN_CHANNELS and tiles >= WINOGRAD_MIN_TILES
+    return "winograd" if on_cpu and big else "im2col"
