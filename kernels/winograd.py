@@ -100,10 +100,18 @@ def _check_out(out, shape: tuple[int, ...], dtype, what: str, plane_padded: bool
     ok = out.shape == tuple(shape) and out.dtype == dtype and (
         planes_ok if plane_padded else out.flags.c_contiguous)
     if not ok:
-        layout = "with C-ordered planes" if plane_padded else "C-contiguous"
-        raise ValueError(f"{what}: out must be a {layout} {np.dtype(dtype)} array of shape "
-                         f"{tuple(shape)}, got {out.dtype} {out.shape} with strides {out.strides}")
+        layout = ("a (16, rows, T) array whose planes are C-ordered matrices, e.g. "
+                  "winograd.planes(buffer, rows, T)") if plane_padded else "a C-contiguous array"
+        raise ValueError(f"{what}: out must be {layout}, {np.dtype(dtype)}, of shape {tuple(shape)}; "
+                         f"got {out.dtype} {out.shape} with strides {out.strides} (or pass out=None)")
     return out
+
+
+def check_tiles(A, T: int, what: str) -> None:
+    """A must be (16, rows, T): the compiled kernels trust its shape (they do not check indices)."""
+    if A.ndim != 3 or A.shape[0] != 16 or A.shape[2] != T:
+        raise ValueError(f"{what}: expected a (16, rows, {T}) array (T = N*TH*TW tiles, "
+                         f"TH, TW = ceil(OH/2), ceil(OW/2)), got shape {tuple(A.shape)}")
 
 
 # --------------------------------------------------------------------------- weights
@@ -134,16 +142,24 @@ def weight_grad_transform(dU):
 
 
 # --------------------------------------------------------------------------- reference
+def check_tile_counts(x_shape: tuple[int, ...], PH: int, PW: int, TH: int, TW: int) -> None:
+    """TH, TW must be tiles(OH, OW) of this input: the compiled kernels trust them."""
+    OH, OW = x_shape[2] + 2 * PH - 2, x_shape[3] + 2 * PW - 2
+    if (TH, TW) != tiles(OH, OW) or OH < 1 or OW < 1:
+        raise ValueError(f"input_transform: input {tuple(x_shape)} with padding ({PH}, {PW}) has a "
+                         f"{OH}x{OW} output, covered by tiles(OH, OW) = {tiles(OH, OW)} tiles, "
+                         f"not TH, TW = ({TH}, {TW})")
+
+
 def _padded(x, PH: int, PW: int, TH: int, TW: int):
     """x: (N, C, H, W) inside zeros: (N, C, 2*TH + 2, 2*TW + 2), x starting at row PH, column PW.
 
-    Rows and columns no tile reads (the far side of a large padding) are cut off.
+    2*TH + 2 >= OH + 2 = H + 2*PH: x fits, with at least PH rows of zeros below it
+    (one more when OH is odd: the last tile's row that sticks out).
     """
     N, C, H, W = x.shape
-    Hp, Wp = 2 * TH + 2, 2 * TW + 2
-    xp_ = np.zeros((N, C, Hp, Wp), dtype=x.dtype)
-    rows, cols = min(H, Hp - PH), min(W, Wp - PW)
-    xp_[:, :, PH:PH + rows, PW:PW + cols] = x[:, :, :rows, :cols]
+    xp_ = np.zeros((N, C, 2 * TH + 2, 2 * TW + 2), dtype=x.dtype)
+    xp_[:, :, PH:PH + H, PW:PW + W] = x
     return xp_
 
 
@@ -151,6 +167,7 @@ def input_transform_reference(x: np.ndarray, PH: int, PW: int, TH: int, TW: int,
                               out: np.ndarray | None = None) -> np.ndarray:
     """x: (N, C, H, W) -> V: (16, C, N*TH*TW), V[:, c, t] = B^T d B of tile t's 4x4 patch d."""
     N, C = x.shape[:2]
+    check_tile_counts(x.shape, PH, PW, TH, TW)
     V = _check_out(out, (16, C, N * TH * TW), x.dtype, "input_transform", plane_padded=True)
     # every 4x4 patch, 2 apart: (N, C, TH, TW, 4, 4)
     d = sliding_window_view(_padded(x, PH, PW, TH, TW), (4, 4), axis=(2, 3))[:, :, ::2, ::2]
@@ -212,9 +229,7 @@ def input_grad_transform_reference(dV: np.ndarray, N: int, H: int, W: int, PH: i
             quadrant = dd[:, :, :, :, 2 * qa:2 * qa + 2, 2 * qb:2 * qb + 2]   # (N, C, TH, TW, 2, 2)
             g[:, :, qa:qa + TH, :, qb:qb + TW, :] += quadrant.transpose(0, 1, 2, 4, 3, 5)
     g = g.reshape(N, C, 2 * TH + 2, 2 * TW + 2)
-    dx[...] = 0                                           # x pixels no tile reads get 0
-    rows, cols = min(H, 2 * TH + 2 - PH), min(W, 2 * TW + 2 - PW)
-    dx[:, :, :rows, :cols] = g[:, :, PH:PH + rows, PW:PW + cols]   # drop the padding's share
+    dx[...] = g[:, :, PH:PH + H, PW:PW + W]               # drop the padding's share
     return dx
 
 

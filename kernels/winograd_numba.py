@@ -29,7 +29,7 @@ except ImportError as error:  # pragma: no cover - exercised only without numba
         "minicnn.kernels.winograd_numba needs numba: pip install minicnn[fast] "
         "(or set MINICNN_KERNELS=numpy)") from error
 
-from .winograd import _check_out, new_planes, tiles
+from .winograd import _check_out, check_tile_counts, check_tiles, new_planes, tiles
 
 
 @numba.njit(inline="always")
@@ -51,13 +51,11 @@ def _b(a0, a1, a2, a3):
 @numba.njit(parallel=True, cache=True)
 def _input_kernel(x, V, PH, PW, TH, TW):
     N, C, H, W = x.shape
-    rows = min(H, 2 * TH + 2 - PH)                    # the rows and columns of x tiles read
-    cols = min(W, 2 * TW + 2 - PW)
     for n_c in numba.prange(N * C):                   # one (n, c) plane per task
         n = n_c // C
         c = n_c % C
         d = np.zeros((2 * TH + 2, 2 * TW + 2), dtype=x.dtype)   # the padded plane
-        d[PH:PH + rows, PW:PW + cols] = x[n, c, :rows, :cols]
+        d[PH:PH + H, PW:PW + W] = x[n, c]
         for th in range(TH):
             t0 = (n * TH + th) * TW
             for tw in range(TW):
@@ -103,7 +101,7 @@ def _output_kernel(M, y, bias, has_bias):
                 Y[2 * th, 2 * tw + 1] = s01 - s02 - s03
                 Y[2 * th + 1, 2 * tw] = s10 + s11 + s12
                 Y[2 * th + 1, 2 * tw + 1] = s11 - s12 - s13
-        b = bias[o] if has_bias else 0
+        b = bias[o] if has_bias else y.dtype.type(0)  # (a plain 0 would make b float64)
         y[n, o] = Y[:OH, :OW] + b                      # drop what sticks out
     return y
 
@@ -138,8 +136,6 @@ def _output_grad_kernel(gy, dM, TH, TW):
 @numba.njit(parallel=True, cache=True)
 def _input_grad_kernel(dV, dx, PH, PW, TH, TW):
     N, C, H, W = dx.shape
-    rows = min(H, 2 * TH + 2 - PH)
-    cols = min(W, 2 * TW + 2 - PW)
     for n_c in numba.prange(N * C):                   # one (n, c) plane per task
         n = n_c // C
         c = n_c % C
@@ -175,9 +171,7 @@ def _input_grad_kernel(dV, dx, PH, PW, TH, TW):
                 g[i + 1, j + 3] += a1
                 g[i + 2, j + 3] += a2
                 g[i + 3, j + 3] += a3
-        plane = dx[n, c]
-        plane[:] = 0                                  # pixels no tile reads get 0
-        plane[:rows, :cols] = g[PH:PH + rows, PW:PW + cols]   # drop the padding's share
+        dx[n, c] = g[PH:PH + H, PW:PW + W]            # drop the padding's share
     return dx
 
 
@@ -185,6 +179,7 @@ def input_transform_numba(x: np.ndarray, PH: int, PW: int, TH: int, TW: int,
                           out: np.ndarray | None = None) -> np.ndarray:
     """x: (N, C, H, W) -> V: (16, C, N*TH*TW); see input_transform_reference."""
     N, C = x.shape[:2]
+    check_tile_counts(x.shape, PH, PW, TH, TW)
     V = _check_out(out, (16, C, N * TH * TW), x.dtype, "input_transform", plane_padded=True)
     return _input_kernel(np.ascontiguousarray(x), V, PH, PW, TH, TW)
 
@@ -192,6 +187,8 @@ def input_transform_numba(x: np.ndarray, PH: int, PW: int, TH: int, TW: int,
 def output_transform_numba(M: np.ndarray, N: int, OH: int, OW: int, bias: np.ndarray | None = None,
                            out: np.ndarray | None = None) -> np.ndarray:
     """M: (16, C_out, N*TH*TW) -> y: (N, C_out, OH, OW); see output_transform_reference."""
+    TH, TW = tiles(OH, OW)
+    check_tiles(M, N * TH * TW, "output_transform")
     C_out = M.shape[1]
     y = _check_out(out, (N, C_out, OH, OW), M.dtype, "output_transform")
     b = np.zeros(1, dtype=M.dtype) if bias is None else np.ascontiguousarray(bias, dtype=M.dtype)
@@ -211,6 +208,7 @@ def input_grad_transform_numba(dV: np.ndarray, N: int, H: int, W: int, PH: int, 
     """dL/dV: (16, C, N*TH*TW) -> dL/dx: (N, C, H, W); see input_grad_transform_reference."""
     C = dV.shape[1]
     TH, TW = tiles(H + 2 * PH - 2, W + 2 * PW - 2)
+    check_tiles(dV, N * TH * TW, "input_grad_transform")
     dx = _check_out(out, (N, C, H, W), dV.dtype, "input_grad_transform")
     return _input_grad_kernel(_planes_ordered(dV), dx, PH, PW, TH, TW)
 
