@@ -10,9 +10,13 @@ Every number comes from this machine in this run, with the same thread count for
 
 for minicnn's fast path (the default dispatch: Numba when installed), its reference path
 (``MINICNN_KERNELS=reference``, the readable NumPy kernels), PyTorch on the CPU (when
-installed) and NumPy's own GEMM on the matrices conv2d multiplies.  The GEMM time is a
-floor: unfold + GEMM cannot beat the GEMM alone, so ``gemm share`` = GEMM time / minicnn
-time says how much of minicnn's time is the unavoidable multiply.
+installed) and NumPy's own GEMM on the matrices an im2col convolution multiplies.  The
+GEMM time is a floor for im2col: unfold + GEMM cannot beat the GEMM alone, so ``GEMM
+share`` = GEMM time / minicnn time says how much of minicnn's time is the unavoidable
+multiply.  Where conv2d chose Winograd (``algo`` column; 2.25x fewer multiplications, see
+minicnn/nn/functional/conv_winograd.py) the share can exceed 1, and im2col is timed too
+in the same interleaved run.  GFLOP/s counts a direct convolution's 2*N*OH*OW*C_out*C*KH*KW
+flops per forward (3x that forward+backward), whatever the algorithm.
 
 How it measures: minicnn and PyTorch run alternately, call after call, in one process,
 and each side reports the median of ``--repeat`` calls.  Other programs on the machine
@@ -211,7 +215,7 @@ def run(threads: int, repeat: int, reference: bool, quick: bool, memory: bool) -
     with_torch = torch_available()
 
     print(f"\n{'conv2d (ms)':44s} {'':7s} {'minicnn':>9s} {'torch':>9s} {'ratio':>6s}  {'target':14s}"
-          f" {'ref':>9s} {'GEMM':>9s} {'GEMM share':>10s} {'GFLOP/s':>8s}")
+          f" {'ref':>9s} {'GEMM':>9s} {'GEMM share':>10s} {'GFLOP/s':>8s} {'algo':>8s}")
     conv_rows = []
     for shape, cout, k, s, p in (CONV_SHAPES[:2] if quick else CONV_SHAPES):
         row = bench_conv(shape, cout, k, s, p, repeat, reference)
@@ -223,8 +227,18 @@ def run(threads: int, repeat: int, reference: bool, quick: bool, memory: bool) -
             print(f"  {row['name'][:42]:42s} {phase:7s} {_fmt(fast)} {_fmt(theirs)} {_fmt(ratio, 6)}  "
                   f"{_verdict(ratio, row['target']) if phase == 'fwd_bwd' else '':14s} "
                   f"{_fmt(row.get(f'reference_{phase}_ms'))} {_fmt(row[f'gemm_{phase}_ms'])} "
-                  f"{row[f'gemm_{phase}_ms'] / fast:10.2f} {flops / fast * 1000:8.1f}")
+                  f"{row[f'gemm_{phase}_ms'] / fast:10.2f} {flops / fast * 1000:8.1f} {row['algorithm']:>8s}")
     results["conv2d"] = conv_rows
+    others_algo = [row for row in conv_rows if "im2col_fwd_bwd_ms" in row]
+    if others_algo:
+        print("\n  the same layers with conv2d forced to im2col (MINICNN_CONV=im2col), same run:")
+    for row in others_algo:
+        for phase in ("fwd", "fwd_bwd"):
+            ms, theirs = row[f"im2col_{phase}_ms"], row.get(f"torch_{phase}_ms")
+            row[f"im2col_ratio_{phase}"] = None if theirs is None else ms / theirs
+            print(f"  {row['name'][:42]:42s} {phase:7s} {_fmt(ms)} {_fmt(theirs)} "
+                  f"{_fmt(row[f'im2col_ratio_{phase}'], 6)}  {'':14s} {'':9s} {'':9s} "
+                  f"{row[f'gemm_{phase}_ms'] / ms:10.2f} {'':8s} {'im2col':>8s}")
 
     print(f"\n{'pooling and networks (ms)':52s} {'minicnn':>9s} {'torch':>9s} {'ratio':>6s}  {'target':14s}"
           f" {'ref':>9s}")

@@ -60,24 +60,37 @@ def interleaved_ms(fns: dict[str, Callable[[], Any]], repeat: int, warmup: int =
     return {name: 1000 * statistics.median(t) for name, t in times.items()}
 
 
-class _Kernels:
-    """Temporarily set MINICNN_KERNELS (read by the dispatcher at every call)."""
+class _Env:
+    """Temporarily set (or, with None, unset) an environment variable minicnn reads at every call."""
 
-    def __init__(self, choice: str | None) -> None:
-        self.choice = choice
+    def __init__(self, name: str, choice: str | None) -> None:
+        self.name, self.choice = name, choice
 
     def __enter__(self) -> None:
-        self.old = os.environ.get("MINICNN_KERNELS")
+        self.old = os.environ.get(self.name)
         if self.choice is None:
-            os.environ.pop("MINICNN_KERNELS", None)
+            os.environ.pop(self.name, None)
         else:
-            os.environ["MINICNN_KERNELS"] = self.choice
+            os.environ[self.name] = self.choice
 
     def __exit__(self, *exc: object) -> None:
         if self.old is None:
-            os.environ.pop("MINICNN_KERNELS", None)
+            os.environ.pop(self.name, None)
         else:
-            os.environ["MINICNN_KERNELS"] = self.old
+            os.environ[self.name] = self.old
+
+
+def _Kernels(choice: str | None) -> _Env:
+    """Temporarily set MINICNN_KERNELS (read by the dispatcher at every call)."""
+    return _Env("MINICNN_KERNELS", choice)
+
+
+def _im2col(fn: Callable[[], Any]) -> Callable[[], Any]:
+    """``fn`` run with conv2d forced to im2col (MINICNN_CONV=im2col)."""
+    def run() -> Any:
+        with _Env("MINICNN_CONV", "im2col"):
+            return fn()
+    return run
 
 
 def _reference_ms(fn: Callable[[], Any], repeat: int) -> float:
@@ -110,6 +123,7 @@ def _conv_out(h: int, k: int, s: int, p: int) -> int:
 def bench_conv(shape, cout: int, k: int, s: int, p: int, repeat: int, reference: bool) -> dict[str, Any]:
     import minicnn
     from minicnn.nn import functional as F
+    from minicnn.nn.functional.conv import choose_algorithm
 
     n, c, h, w = shape
     oh, ow = _conv_out(h, k, s, p), _conv_out(w, k, s, p)
@@ -119,8 +133,11 @@ def bench_conv(shape, cout: int, k: int, s: int, p: int, repeat: int, reference:
     b_np = np.zeros(cout, np.float32)
     gy_np = np.ones((n, cout, oh, ow), np.float32)
     name = f"conv2d {shape}->{cout} {k}x{k} s{s} p{p}"
+    geometry = minicnn.shapes.conv2d_geometry(shape, (cout, c, k, k), (cout,), s, p, 1, 1)
+    with _Env("MINICNN_CONV", None):
+        algorithm = choose_algorithm(geometry, x_np)
     row: dict[str, Any] = {"name": name, "gflop_fwd": 2.0 * n * oh * ow * cout * c * k * k / 1e9,
-                           "target": TARGETS.get(name)}
+                           "target": TARGETS.get(name), "algorithm": algorithm}
 
     def fwd() -> None:
         with minicnn.no_grad():
@@ -133,6 +150,8 @@ def bench_conv(shape, cout: int, k: int, s: int, p: int, repeat: int, reference:
         y.backward(gy_np)
 
     fns = {"fast_fwd": fwd, "fast_fwd_bwd": fwd_bwd}
+    if algorithm != "im2col":                # also time im2col, for comparison
+        fns.update(im2col_fwd=_im2col(fwd), im2col_fwd_bwd=_im2col(fwd_bwd))
     torch = _torch()
     if torch is not None:
         xt, wt, bt, gyt = (torch.from_numpy(a) for a in (x_np, w_np, b_np, gy_np))
@@ -146,7 +165,7 @@ def bench_conv(shape, cout: int, k: int, s: int, p: int, repeat: int, reference:
             torch.nn.functional.conv2d(x, wv, bv, stride=s, padding=p).backward(gyt)
 
         fns.update(torch_fwd=torch_fwd, torch_fwd_bwd=torch_fwd_bwd)
-    with _Kernels(None):
+    with _Kernels(None), _Env("MINICNN_CONV", None):
         row.update({f"{key}_ms": v for key, v in interleaved_ms(fns, repeat, seconds=SECONDS).items()})
     if reference:
         row["reference_fwd_bwd_ms"] = _reference_ms(fwd_bwd, repeat)
@@ -190,7 +209,7 @@ def bench_maxpool(shape, repeat: int, reference: bool) -> dict[str, Any]:
             torch.nn.functional.max_pool2d(xt.clone().requires_grad_(True), 2).backward(gyt)
 
         fns["torch"] = run_torch
-    with _Kernels(None):
+    with _Kernels(None), _Env("MINICNN_CONV", None):
         row.update({f"{key}_ms": v for key, v in interleaved_ms(fns, repeat, seconds=SECONDS).items()})
     if reference:
         row["reference_ms"] = _reference_ms(run, repeat)

@@ -66,6 +66,18 @@ def test_max_pool_row_reports_minicnn_torch_and_the_target():
     assert all(row[k] > 0 for k in ("fast_ms", "torch_ms", "reference_ms"))
 
 
+@pytest.mark.parametrize("shape, cout, algorithm", [((8, 32, 8, 8), 32, "winograd"), ((2, 3, 8, 8), 4, "im2col")])
+def test_conv_row_names_the_algorithm_and_times_im2col_beside_winograd(monkeypatch, shape, cout, algorithm):
+    monkeypatch.setattr(bench_cases, "SECONDS", 0.0)
+    monkeypatch.setenv("MINICNN_CONV", "im2col")              # the bench times the default choice
+    row = bench_cases.bench_conv(shape, cout, 3, 1, 1, repeat=3, reference=False)
+    assert row["algorithm"] == algorithm
+    im2col_rows = {"im2col_fwd_ms", "im2col_fwd_bwd_ms"}
+    assert (im2col_rows <= set(row)) == (algorithm == "winograd")
+    assert row["fast_fwd_bwd_ms"] > 0 and row["gemm_fwd_bwd_ms"] > 0
+    assert os.environ["MINICNN_CONV"] == "im2col"              # restored
+
+
 def test_memory_is_the_peak_growth_of_the_measured_work_only():
     if not os.path.exists("/proc/self/clear_refs"):
         pytest.skip("needs Linux's /proc/self/clear_refs")
