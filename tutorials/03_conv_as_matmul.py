@@ -5,8 +5,9 @@
 # dot product at every position. Written as loops that is seven nested `for`s — correct,
 # and far too slow in Python. Every fast implementation (Caffe, cuDNN's GEMM path,
 # minicnn) uses the same trick instead: copy each receptive field into one **row of a
-# matrix** (`im2col`, "image to columns"), and the whole convolution becomes a single
-# matrix product, which BLAS computes at close to the machine's peak speed.
+# matrix** (`im2col`, "image to columns"; some store its transpose, one column per field),
+# and the whole convolution becomes a single matrix product, which BLAS computes at close
+# to the machine's peak speed.
 #
 #     cols = im2col(x)                  (N*OH*OW, C*KH*KW)   one row per output pixel
 #     y    = cols @ W.reshape(C_out, C*KH*KW).T               one column per filter
@@ -86,16 +87,23 @@ print(y_by_hand.astype(int))
 # %% [markdown]
 # ## 2. The same numbers from minicnn
 #
-# minicnn's `conv2d` (open `minicnn/nn/functional/conv.py`) calls an im2col kernel
-# (`kernels/im2col.py`, `im2col_reference` is the one to read) and one matrix multiply.
-# The kernel takes the batch and channel axes too, `(N, C, H, W)`, and the full geometry
-# (kernel, stride, padding, dilation, output size).
+# minicnn's im2col kernel (`kernels/im2col.py`, `im2col_reference` is the one to read)
+# builds the same matrix from the batch and channel axes too, `(N, C, H, W)`, and the full
+# geometry (kernel, stride, padding, dilation, output size). minicnn's `conv2d` (open
+# `minicnn/nn/functional/conv.py`) multiplies the same numbers transposed: `unfold` writes
+# one *column* per output pixel, a (C*KH*KW, OH*OW) matrix per image (PyTorch's `F.unfold`
+# layout), because copying whole rows of x is faster, and then `y = W @ cols` is already in
+# (C_out, OH, OW) order. For 3x3, stride-1 layers with many channels it switches to a
+# different algorithm, Winograd's, which needs fewer multiplications (tutorial 9).
 
 # %%
 x4 = x.reshape(1, 1, 4, 4)                              # (N, C, H, W)
 w4 = w.reshape(1, 1, 2, 2)                              # (C_out, C, KH, KW)
 cols_minicnn = im2col.im2col_reference(x4, KH, KW, 1, 1, 0, 0, 1, 1, OH, OW)
 print(f"minicnn's im2col: shape {cols_minicnn.shape}, equal to ours: {np.array_equal(cols_minicnn, cols)}")
+unfolded = im2col.unfold_reference(x4, KH, KW, 1, 1, 0, 0, 1, 1, OH, OW)   # (N, KH*KW, OH*OW) = (1, 4, 9)
+print(f"minicnn's unfold (what conv2d uses): shape {unfolded.shape}, "
+      f"equal to ours transposed: {np.array_equal(unfolded[0], cols.T)}")
 y_minicnn = F.conv2d(Tensor(x4), Tensor(w4))
 print("minicnn conv2d:")
 print(y_minicnn.numpy()[0, 0].astype(int))
@@ -154,7 +162,7 @@ print(f"minicnn's col2im of dL/dcols equals ours: {np.array_equal(col2im_minicnn
 #
 # 1. our im2col by hand, built from autograd operations (slicing, `stack`, `@`), so
 #    autograd derives its backward — including the col2im — on its own;
-# 2. minicnn's `conv2d`, whose backward is written by hand (GEMMs + the col2im kernel),
+# 2. minicnn's `conv2d`, whose backward is written by hand (GEMMs + fold, col2im transposed),
 #    here on a harder case: 2 images, 3 channels, 4 filters, stride 2, padding 1;
 # 3. `conv2d_naive`, the seven loops, on the same case.
 
@@ -182,8 +190,9 @@ for name, (fn, inputs, names) in checks.items():
 # ## 5. The loops against the matrix multiply
 #
 # `conv2d_naive` is the lecture's formula as nested Python loops, one multiply-add at a time.
-# `conv2d` does the same arithmetic as im2col + one GEMM. Both compute the same thing (up to
-# float32 rounding, because the sums are added in a different order), forwards and backwards.
+# `conv2d` does the same arithmetic as unfold + one GEMM (this layer has too few channels for
+# Winograd). Both compute the same thing (up to float32 rounding, because the sums are added
+# in a different order), forwards and backwards.
 # The difference is speed: each Python loop iteration costs tens of nanoseconds of interpreter
 # work for a single multiply, while the GEMM runs compiled, vectorised, cache-blocked code.
 
@@ -210,19 +219,20 @@ forward_backward(F.conv2d)                              # warm up (the first cal
 naive = forward_backward(F.conv2d_naive)
 fast = forward_backward(F.conv2d, repeat=20)
 N, C, H, W = shape
-print(f"x {shape}, w (8, 3, 3, 3), padding 1: cols is ({N}*{H}*{W}, 3*3*3) = {(N * H * W, 27)}")
+print(f"x {shape}, w (8, 3, 3, 3), padding 1: conv2d's cols is (3*3*3, {N}*{H}*{W}) = {(27, N * H * W)}")
 for name, a, b in zip(["y", "dL/dx", "dL/dw", "dL/db"], naive[1:], fast[1:]):
     relative = np.abs(a - b).max() / max(1.0, np.abs(a).max())
-    print(f"naive vs im2col+GEMM: max |difference| in {name:5s} = {relative:.1e} (relative)")
-print(f"forward+backward: naive loops {1000 * naive[0]:.0f} ms, im2col + GEMM {1000 * fast[0]:.2f} ms, "
+    print(f"naive vs unfold+GEMM: max |difference| in {name:5s} = {relative:.1e} (relative)")
+print(f"forward+backward: naive loops {1000 * naive[0]:.0f} ms, unfold + GEMM {1000 * fast[0]:.2f} ms, "
       f"speed-up {naive[0] / fast[0]:.0f}x")
 
 # %% [markdown]
 # Your numbers depend on the machine (and on what else it is doing), but expect a speed-up
 # of hundreds of times or more.
-# The naive loop does N*C_out*OH*OW*C*KH*KW multiply-adds one by one in Python; im2col does
+# The naive loop does N*C_out*OH*OW*C*KH*KW multiply-adds one by one in Python; unfold does
 # one cheap copy and hands the whole sum to BLAS. Tutorial 9 measures where the remaining
-# time goes (the copy or the GEMM) and what compiled kernels (Numba) add.
+# time goes (the copy or the GEMM), what compiled kernels (Numba) add, and how Winograd
+# gets by with fewer multiply-adds.
 #
 # ## 6. A picture of section 1
 #

@@ -2,12 +2,16 @@
 # # Tutorial 9 — Speed: the NumPy reference, the Numba kernels and the GPU, side by side
 #
 # Tutorial 3 showed that a convolution is `im2col` (a copy) followed by one matrix multiply
-# (a GEMM), and that this is hundreds of times faster than Python loops. This tutorial
-# measures what is left: how long the copy takes in each implementation of the kernels,
-# how long the GEMM takes, and how minicnn compares with PyTorch on the same machine.
+# (a GEMM), and that this is hundreds of times faster than Python loops. minicnn's `conv2d`
+# copies with `unfold`, the same numbers transposed (one column per output pixel), and for
+# 3x3 layers with many channels it switches to Winograd's algorithm, which needs fewer
+# multiplications (section 5). This tutorial measures what is left: how long the copy takes
+# in each implementation of the kernels, how long the GEMM takes, what Winograd saves, and
+# how minicnn compares with PyTorch on the same machine.
 #
-# minicnn has up to four implementations of its hot kernels (im2col, col2im, pooling),
-# all with the same contract, chosen by `minicnn.kernels.get_kernels(x)`:
+# minicnn has up to four implementations of its hot kernels (unfold/fold, im2col/col2im,
+# pooling, Winograd's transforms), all with the same contract, chosen by
+# `minicnn.kernels.get_kernels(x)`:
 #
 # | name | file | what it is |
 # |---|---|---|
@@ -18,6 +22,7 @@
 #
 # The environment variable `MINICNN_KERNELS` overrides the choice, and the dispatcher reads
 # it at every call, so this script switches implementations by setting `os.environ`.
+# `MINICNN_CONV=im2col` or `winograd` likewise forces conv2d's algorithm (section 5).
 #
 # **Timing honestly.** Each number is the *fastest* of several runs (the run least
 # disturbed by other programs) after one warm-up run (which compiles the Numba kernels).
@@ -41,8 +46,9 @@ from typing import Callable
 import numpy as np
 
 import minicnn
-from minicnn import Tensor, kernels
+from minicnn import Tensor, kernels, shapes
 from minicnn.nn import functional as F
+from minicnn.nn.functional.conv import choose_algorithm
 
 FAST = os.environ.get("MINICNN_FAST") == "1"          # the tests: small shapes, few repeats
 OUT = Path(os.environ.get("MINICNN_OUT", "out/tutorials/09_speed"))
@@ -68,6 +74,17 @@ def best_ms(fn: Callable[[], object], repeat: int = REPEAT) -> float:
 def use_kernels(name: str) -> None:
     """Select an implementation for every following call (read by kernels/dispatch.py)."""
     os.environ[kernels.ENV_VAR] = name
+
+
+CONV_ENV_VAR = "MINICNN_CONV"                           # read by conv.choose_algorithm at every call
+
+
+def use_conv(algorithm: str | None) -> None:
+    """Force conv2d's algorithm ("im2col", "winograd", "auto") for every following call; None unsets it."""
+    if algorithm is None:
+        os.environ.pop(CONV_ENV_VAR, None)
+    else:
+        os.environ[CONV_ENV_VAR] = algorithm
 
 
 # %% [markdown]
@@ -97,11 +114,16 @@ except ImportError:
     print("PyTorch is not installed: no torch row below")
 
 # %% [markdown]
-# ## 2. im2col and col2im alone
+# ## 2. The copies alone: im2col, col2im, unfold, fold
 #
 # im2col copies N*OH*OW rows of C*KH*KW values: it moves memory and does no arithmetic,
 # so its speed is set by how well the implementation walks memory. col2im, its adjoint
-# (the backward pass), adds overlapping windows back together.
+# (the backward pass), adds overlapping windows back together. These are the kernels of
+# tutorial 3 and the assignments; `conv2d` itself uses unfold and fold, the same numbers
+# transposed: a (C*KH*KW, OH*OW) matrix per image, so every kernel tap copies whole rows of
+# the input into whole rows of the matrix (memory-copy speed) where im2col scatters each
+# input row into a strided column. The last column compares unfold + fold, what conv2d
+# runs, with the reference implementation's.
 
 # %%
 def im2col_args(shape: tuple[int, int, int, int]) -> tuple[int, ...]:
@@ -125,7 +147,8 @@ def synchronize(name: str) -> None:
 
 kernel_impls = IMPLS + (["cuda"] if GPU else [])
 rng = np.random.default_rng(0)
-print(f"{'shape':20s} {'kernels':10s} {'im2col ms':>10s} {'col2im ms':>10s}  {'vs reference':>12s}")
+print(f"{'shape':20s} {'kernels':10s} {'im2col ms':>10s} {'col2im ms':>10s} {'unfold ms':>10s} "
+      f"{'fold ms':>10s}  {'vs reference':>12s}")
 for shape, _ in SHAPES:
     x = rng.standard_normal(shape, dtype=np.float32)
     N, C, H, W = shape
@@ -136,26 +159,32 @@ for shape, _ in SHAPES:
         xd = to_device(x, name)
         k = kernels.get_kernels(xd)
         cols = k.im2col(xd, *geometry)                                   # (N*OH*OW, C*KH*KW)
+        unfolded = k.unfold(xd, *geometry)                               # (N, C*KH*KW, OH*OW)
         t_im2col = best_ms(lambda: (k.im2col(xd, *geometry), synchronize(name)))
         t_col2im = best_ms(lambda: (k.col2im(cols, N, C, H, W, *geometry), synchronize(name)))
-        base = base or t_im2col + t_col2im
-        print(f"{str(shape):20s} {name:10s} {t_im2col:10.2f} {t_col2im:10.2f}  "
-              f"{base / (t_im2col + t_col2im):11.1f}x")
+        t_unfold = best_ms(lambda: (k.unfold(xd, *geometry), synchronize(name)))
+        t_fold = best_ms(lambda: (k.fold(unfolded, N, C, H, W, *geometry), synchronize(name)))
+        base = base or t_unfold + t_fold
+        print(f"{str(shape):20s} {name:10s} {t_im2col:10.2f} {t_col2im:10.2f} {t_unfold:10.2f} {t_fold:10.2f}  "
+              f"{base / (t_unfold + t_fold):11.1f}x")
 
 # %% [markdown]
 # ## 3. conv2d forward + backward, and the GEMM alone
 #
-# One training step of a conv layer runs three matrix multiplies (M = N*OH*OW output
-# pixels, K = C*KH*KW, O = C_out):
+# One training step of a conv layer runs three matrix multiplies on the unfolded columns
+# (M = N*OH*OW output pixels, K = C*KH*KW, O = C_out; cols: (K, M), the columns of all
+# images side by side; GY: dL/dy reordered to (O, M)):
 #
-#     forward          y       = cols @ W.T       (M, K) @ (K, O)
-#     weight gradient  dL/dW   = gy.T @ cols      (O, M) @ (M, K)
-#     input gradient   dL/dcols = gy @ W          (M, O) @ (O, K)    then col2im
+#     forward          Y         = W @ cols        (O, K) @ (K, M)
+#     weight gradient  dL/dW.T   = cols @ GY.T     (K, M) @ (M, O)
+#     input gradient   dL/dcols  = W.T @ GY        (K, O) @ (O, M)    then fold
 #
 # each 2*M*K*O floating-point operations. The "GEMM only" row times just these three
-# products with NumPy on the same shapes: no implementation of im2col + GEMM can beat it.
+# products with NumPy on the same shapes: no implementation of unfold + GEMM can beat it.
 # The GEMM share (GEMM time / conv time) says how much of minicnn's time is that
-# unavoidable multiply; the rest is copying (im2col, col2im, layout changes) and Python.
+# unavoidable multiply; the rest is copying (unfold, fold, layout changes) and Python.
+# This section forces `MINICNN_CONV=im2col`, conv2d's unfold + GEMM path, on every layer;
+# section 5 races it against Winograd.
 
 # %%
 def conv_step(x: np.ndarray, w: np.ndarray, b: np.ndarray, gy: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -173,6 +202,8 @@ def torch_step(x: np.ndarray, w: np.ndarray, b: np.ndarray, gy: np.ndarray) -> t
     return y.detach().numpy(), xt.grad.numpy(), wt.grad.numpy(), bt.grad.numpy()
 
 
+previous_conv = os.environ.get(CONV_ENV_VAR)           # restored at the end of this section
+use_conv("im2col")
 results = {}                                            # (shape, row name) -> ms
 print(f"{'shape':20s} {'C_out':>5s} {'implementation':16s} {'fwd+bwd ms':>10s} {'vs reference':>12s} "
       f"{'GEMM share':>10s}")
@@ -184,9 +215,12 @@ for shape, c_out in SHAPES:
     gy = rng.standard_normal((N, c_out, H, W), dtype=np.float32)
 
     M, Kdim = N * H * W, C * K * K
-    cols = kernels.load_kernels("numpy").im2col(x, *im2col_args(shape))   # (M, K)
-    w_mat, gy_mat = w.reshape(c_out, Kdim), np.ascontiguousarray(gy.transpose(0, 2, 3, 1)).reshape(M, c_out)
-    t_gemm = best_ms(lambda: (cols @ w_mat.T, gy_mat.T @ cols, gy_mat @ w_mat))
+    cols = np.empty((Kdim, N, H * W), dtype=np.float32)                 # conv2d's layout: (K, N, OH*OW)
+    kernels.load_kernels("numpy").unfold(x, *im2col_args(shape), out=cols.transpose(1, 0, 2))
+    cols = cols.reshape(Kdim, M)                                         # (K, M)
+    w_mat = w.reshape(c_out, Kdim)                                       # (O, K)
+    gy_mat = np.ascontiguousarray(gy.reshape(N, c_out, H * W).transpose(1, 0, 2)).reshape(c_out, M)  # (O, M)
+    t_gemm = best_ms(lambda: (w_mat @ cols, cols @ gy_mat.T, w_mat.T @ gy_mat))
     rows = {}
     for name in IMPLS:
         use_kernels(name)
@@ -211,6 +245,7 @@ for shape, c_out in SHAPES:
     print(f"{'':27s}3 GEMMs of 2*{M}*{Kdim}*{c_out} = {gflops:.3f} GFLOP: "
           f"{gflops / (t_gemm / 1000):.1f} GFLOP/s in the GEMM alone")
 use_kernels("")                                         # back to the automatic choice
+use_conv(previous_conv)
 
 worst = max(v for key, v in results.items() if len(key) == 3 and key[1] != "torch")
 print(f"all minicnn implementations agree: max relative difference {worst:.1e}")
@@ -223,10 +258,10 @@ if torch is not None:
 #
 # * **The first layer (C = 1) is not a GEMM problem.** K = 1*3*3 = 9, so the matrices are
 #   long and thin and the multiply does only 2*9 flops per value it reads: memory traffic
-#   (im2col, the layout changes between (N, C, H, W) and the (M, C_out) matrix, col2im) is
+#   (unfold, reordering y and dL/dy between (N, C_out, OH*OW) and (C_out, M), fold) is
 #   most of the time, and the GEMM share is small.
 # * **Deeper layers are.** With C = 16 or 64, K = 144 or 576 and every value read takes part
-#   in hundreds of multiply-adds: the GEMM share grows with depth, and a faster im2col can
+#   in hundreds of multiply-adds: the GEMM share grows with depth, and a faster unfold can
 #   only shave off the remainder.
 # * **Which kernels win depends on the shape and the machine.** The reference is not slow:
 #   it makes one big vectorised NumPy copy per kernel tap (9 for a 3x3 filter), which is
@@ -245,22 +280,26 @@ if torch is not None:
 # %%
 (N, C, H, W), c_out = SHAPES[1]
 x = rng.standard_normal((N, C, H, W), dtype=np.float32)
-w_mat = rng.standard_normal((c_out, C * K * K), dtype=np.float32)
+w_mat = rng.standard_normal((c_out, C * K * K), dtype=np.float32)                 # (C_out, C*K*K)
 gy = rng.standard_normal((N, c_out, H, W), dtype=np.float32)
 geometry = im2col_args((N, C, H, W))
 k = kernels.get_kernels(x)
-cols = k.im2col(x, *geometry)                                            # (M, C*K*K)
-y_mat = cols @ w_mat.T                                                   # (M, C_out)
-gy_mat = np.ascontiguousarray(gy.transpose(0, 2, 3, 1)).reshape(-1, c_out)   # (M, C_out)
-dcols = gy_mat @ w_mat                                                   # (M, C*K*K)
+buffer = np.empty((C * K * K, N, H * W), dtype=np.float32)                        # (C*K*K, N, OH*OW)
+cols_images = buffer.transpose(1, 0, 2)       # (N, C*K*K, OH*OW) view: unfold writes image n's columns here
+k.unfold(x, *geometry, out=cols_images)
+cols = buffer.reshape(C * K * K, -1)                                              # (C*K*K, M)
+y_mat = w_mat @ cols                                                              # (C_out, M)
+gy_mat = np.ascontiguousarray(gy.reshape(N, c_out, -1).transpose(1, 0, 2)).reshape(c_out, -1)  # (C_out, M)
+dcols = w_mat.T @ gy_mat                                                          # (C*K*K, M)
+dcols_images = dcols.reshape(-1, N, H * W).transpose(1, 0, 2)                     # (N, C*K*K, OH*OW)
 phases = {
-    "im2col": lambda: k.im2col(x, *geometry),
-    "GEMM forward": lambda: cols @ w_mat.T,
-    "layout y -> (N, C, H, W)": lambda: np.ascontiguousarray(y_mat.reshape(N, H, W, c_out).transpose(0, 3, 1, 2)),
-    "layout gy -> (M, C_out)": lambda: np.ascontiguousarray(gy.transpose(0, 2, 3, 1)).reshape(-1, c_out),
-    "GEMM weight gradient": lambda: gy_mat.T @ cols,
-    "GEMM input gradient": lambda: gy_mat @ w_mat,
-    "col2im": lambda: k.col2im(dcols, N, C, H, W, *geometry),
+    "unfold": lambda: k.unfold(x, *geometry, out=cols_images),
+    "GEMM forward": lambda: w_mat @ cols,
+    "reorder y to (N, C_out, P)": lambda: np.ascontiguousarray(y_mat.reshape(c_out, N, -1).transpose(1, 0, 2)),
+    "reorder gy to (C_out, M)": lambda: np.ascontiguousarray(gy.reshape(N, c_out, -1).transpose(1, 0, 2)),
+    "GEMM weight gradient": lambda: cols @ gy_mat.T,
+    "GEMM input gradient": lambda: w_mat.T @ gy_mat,
+    "fold": lambda: k.fold(dcols_images, N, C, H, W, *geometry),
 }
 times = {name: best_ms(fn) for name, fn in phases.items()}
 total = sum(times.values())
@@ -274,20 +313,108 @@ print(f"the whole conv2d step took {whole:.2f} ms; the other {max(whole - total,
       f"bookkeeping, the bias, and fresh memory")
 
 # %% [markdown]
-# "Fresh memory": every step allocates new arrays for cols, y and the gradients, and the
-# operating system pays for the first touch of every new 4 KiB page. (`minicnn bench`
+# "Fresh memory": every step allocates new arrays for y and the gradients (and for cols,
+# when it is small enough to keep for backward; larger ones go to a reused scratch buffer),
+# and the operating system pays for the first touch of every new 4 KiB page. (`minicnn bench`
 # measures with allocator settings that reuse memory, and prints how much that matters.)
 #
 # The GEMM time itself is spent inside the BLAS library NumPy links to (printed in section 1,
 # usually OpenBLAS): cache-blocked, vectorised and optionally multi-threaded code. Compare the
 # GFLOP/s printed in section 3 with what one core can do at most: with AVX2 and FMA it
 # finishes 2 x 8 single-precision multiply-adds per cycle, 32 flops, about 100 GFLOP/s at
-# 3 GHz; how much of it a GEMM reaches depends on the matrix shapes and the memory. Nothing
-# written in Python can beat the GEMM; the ways to
-# make a conv layer faster are less copying around it (better im2col kernels, fewer layout
-# changes) or moving the whole thing to a GPU.
+# 3 GHz; how much of it a GEMM reaches depends on the matrix shapes and the memory. No
+# unfold + GEMM convolution can beat the GEMM; the ways to make a conv layer faster are less
+# copying around it (better unfold kernels, fewer layout changes), fewer multiplications (a
+# different algorithm: next section), or a GPU.
 #
-# ## 5. On a GPU
+# ## 5. Winograd: fewer multiplications
+#
+# unfold + GEMM does every multiply-add of the lecture's formula: 9 per output pixel and
+# (input, output) channel pair for a 3x3 filter. Winograd's F(2x2, 3x3) (Lavin & Gray, 2015;
+# the math in `kernels/winograd.py`, the layer in `minicnn/nn/functional/conv_winograd.py`)
+# gets the same outputs with 4:
+#
+#     cut the output into 2x2 tiles; tile t needs a 4x4 patch d of the (padded) input
+#     V = B^T d B    (16, C, T)        every patch transformed: 16 numbers per tile and channel
+#     U = G g G^T    (16, C_out, C)    every 3x3 filter g transformed to 16 numbers
+#     M = U @ V      (16, C_out, T)    16 GEMMs, one per position of the 4x4 tile, summing over C
+#     y = A^T M A    2x2 outputs per tile
+#
+# 16 multiply-adds per tile (4 output pixels) and channel pair instead of 4*9 = 36: 2.25x
+# fewer. B, G and A hold only 0, +-1 and +-1/2, so the transforms are a few additions and
+# mostly move memory (V and M are 4x the size of x and y), and float32 loses almost nothing.
+# Backward is the same chain read backwards (each transform's gradient is its transpose).
+# First the same numbers, with conv2d forced to each algorithm by `MINICNN_CONV`:
+
+# %%
+previous_conv = os.environ.get(CONV_ENV_VAR)           # restored at the end of this cell
+C_small = 32
+x_small = rng.standard_normal((2, C_small, 8, 8), dtype=np.float32)
+w_small = (rng.standard_normal((C_small, C_small, K, K)) * np.sqrt(2 / (C_small * K * K))).astype(np.float32)
+b_small = rng.standard_normal(C_small, dtype=np.float32)
+gy_small = rng.standard_normal((2, C_small, 8, 8), dtype=np.float32)
+by_algorithm = {}
+for algorithm in ("im2col", "winograd"):
+    use_conv(algorithm)
+    by_algorithm[algorithm] = conv_step(x_small, w_small, b_small, gy_small)   # y, dL/dx, dL/dW, dL/db
+differences = [np.abs(a - b).max() / np.abs(b).max()                 # relative to each output's scale
+               for a, b in zip(by_algorithm["winograd"], by_algorithm["im2col"])]
+print(f"conv2d {x_small.shape} -> {C_small} channels, 3x3, padding 1, {by_algorithm['winograd'][0].dtype}: "
+      f"max |winograd - im2col| / max |im2col|: "
+      + ", ".join(f"{name} {d:.1e}" for name, d in zip(("y", "dL/dx", "dL/dW", "dL/db"), differences)))
+use_conv(previous_conv)
+
+# %% [markdown]
+# Now the race, forward + backward, on layers with few and many channels and tiles.
+# `choose_algorithm` (in `conv.py`) is what conv2d asks when `MINICNN_CONV` is unset or
+# "auto"; "tiles" counts the 2x2 output tiles of the whole batch, N*ceil(OH/2)*ceil(OW/2).
+
+# %%
+previous_conv = os.environ.get(CONV_ENV_VAR)           # restored at the end of this cell
+# the demo CNN's two layers, a deeper one, and a 4x4 feature map deep in a network (one image)
+WINOGRAD_LAYERS = [((64, 1, 28, 28), 16), ((64, 16, 14, 14), 32), ((16, 64, 32, 32), 64), ((1, 256, 4, 4), 256)]
+print(f"{'layer':28s} {'tiles':>6s} {'auto picks':>10s} {'im2col ms':>10s} {'winograd ms':>12s} "
+      f"{'im2col / winograd':>18s}")
+for shape, c_out in WINOGRAD_LAYERS:
+    N, C, H, W = shape
+    x = rng.standard_normal(shape, dtype=np.float32)
+    w = (rng.standard_normal((c_out, C, K, K)) * np.sqrt(2 / (C * K * K))).astype(np.float32)
+    b = np.zeros(c_out, dtype=np.float32)
+    gy = rng.standard_normal((N, c_out, H, W), dtype=np.float32)
+    geometry = shapes.conv2d_geometry(x.shape, w.shape, b.shape, S, P, 1, 1)
+    use_conv("auto")
+    auto = choose_algorithm(geometry, x)
+    ms = {}
+    for algorithm in ("im2col", "winograd"):
+        use_conv(algorithm)
+        ms[algorithm] = best_ms(lambda: conv_step(x, w, b, gy))
+    tiles = N * ((geometry.OH + 1) // 2) * ((geometry.OW + 1) // 2)
+    print(f"{str(shape) + f' -> {c_out}':28s} {tiles:6d} {auto:>10s} {ms['im2col']:10.2f} {ms['winograd']:12.2f} "
+          f"{ms['im2col'] / ms['winograd']:17.2f}x")
+use_conv(previous_conv)
+
+# %% [markdown]
+# How to read it:
+#
+# * **One input channel: im2col.** Each of Winograd's 16 GEMMs sums over C = 1, so there is
+#   almost no multiplying to save, and the transforms (V and M four times the size of x and
+#   y) are all the work.
+# * **Many channels: Winograd.** With 64 -> 64 channels the GEMMs are most of the time and
+#   2.25x fewer multiply-adds show, though by less than 2.25x: the transforms remain, and the
+#   16 smaller GEMMs (sums over C instead of 9*C, a quarter of the columns) run a little
+#   slower per multiply-add than unfold's one large GEMM.
+# * **Few tiles (small images, a small batch): im2col.** Each GEMM has only T columns (4 in
+#   the last row), too thin for BLAS to run at full speed, and transforming the weights
+#   (16 numbers for each of the C_out*C filters, forward and backward) is more work than
+#   the GEMMs themselves.
+# * **`choose_algorithm`** picks Winograd (on the CPU) only when both channel counts reach
+#   32 and the batch has at least 128 tiles: the thresholds in `conv.py`, measured with two
+#   threads on VGG16's layers and the benchmark's. In between, as on the demo's second
+#   layer (16 -> 32 channels), the winner depends on the machine and the thread count:
+#   compare the two columns above, and set `MINICNN_CONV=winograd` to force Winograd
+#   wherever it applies (3x3, stride 1, no dilation, one group).
+#
+# ## 6. On a GPU
 #
 # With CuPy and a CUDA GPU, `Tensor.to("cuda")` moves the data and every kernel above runs
 # as Numba-CUDA kernels while the GEMM runs in cuBLAS. The `cuda` row then appears in
@@ -312,7 +439,7 @@ else:
     print("skipped: no CUDA GPU with CuPy here")
 
 # %% [markdown]
-# ## 6. The picture
+# ## 7. The picture
 
 # %%
 try:

@@ -76,6 +76,7 @@ def test_03_conv_as_matmul(tmp_path):
     y = "[[ 44  54  64]\n [ 84  94 104]\n [124 134 144]]"
     assert out.count(y) == 2                                  # cols @ w, then minicnn's conv2d
     assert "equal to ours: True" in out and "conv2d equals cols @ w: True" in out
+    assert "minicnn's unfold (what conv2d uses): shape (1, 4, 9), equal to ours transposed: True" in out
     assert re.findall(r"dL/dw = \[(.*?)\]", out) == ["54 63 90 99"] * 2           # by hand, by backward
     assert out.count("[[ 1  3  3  2]\n [ 4 10 10  6]\n [ 4 10 10  6]\n [ 3  7  7  4]]") == 2   # dL/dx
     assert "col2im of dL/dcols equals ours: True" in out
@@ -83,7 +84,7 @@ def test_03_conv_as_matmul(tmp_path):
     assert [c[0] for c in checks] == ["im2col by hand", "minicnn conv2d", "conv2d_naive"]
     assert all(c[1] == "True" and float(c[2]) < 1e-5 for c in checks)
     differences = [float(d) for d in re.findall(r"max \|difference\| in .{5} = (\S+)", out)]
-    assert len(differences) == 4 and max(differences) < 1e-5  # naive loops == im2col + GEMM
+    assert len(differences) == 4 and max(differences) < 1e-5  # naive loops == unfold + GEMM
     assert number_after(out, r"speed-up") > 0                 # printed, never asserted: timings vary
     assert saved_pngs(tmp_path) == {"im2col.png"}
 
@@ -136,7 +137,9 @@ def test_09_speed(tmp_path):
     out = run_tutorial("09_speed.py", tmp_path)
     for shape in ("(8, 1, 28, 28)", "(8, 16, 14, 14)"):
         for name in ("reference", "numpy"):
-            assert re.search(rf"^{re.escape(shape)}\s+(16|32)?\s*{name}\s+\d", out, re.M)
+            # section 2: im2col, col2im, unfold, fold ms and the ratio; section 3: C_out and fwd+bwd ms
+            assert re.search(rf"^{re.escape(shape)}\s+{name}(\s+\d+\.\d\d){{4}}\s+\d+\.\dx$", out, re.M)
+            assert re.search(rf"^{re.escape(shape)}\s+(16|32)\s+{name}\s+\d", out, re.M)
     assert number_after(out, r"all minicnn implementations agree: max relative difference") < 1e-5
     if "PyTorch agrees" in out:
         assert number_after(out, r"PyTorch agrees with minicnn: max relative difference") < 1e-4
@@ -144,6 +147,17 @@ def test_09_speed(tmp_path):
         assert "no CuPy row below:" in out and "skipped: no CUDA GPU" in out
     shares = [float(s) for s in re.findall(r"ms\s+(\d+\.\d)%", out)]
     assert len(shares) == 7 and abs(sum(shares) - 100) < 1      # the phases of one conv step
+    assert re.search(r"^  unfold\s+\d", out, re.M) and re.search(r"^  fold\s+\d", out, re.M)
+    # Winograd: the same numbers as im2col, forward and backward (float32)
+    same = re.search(r"float32: max \|winograd - im2col\| / max \|im2col\|: "
+                     r"y (\S+), dL/dx (\S+), dL/dW (\S+), dL/db (\S+)$", out, re.M)
+    assert same and all(float(d) < 1e-4 for d in same.groups())
+    # the race: tiles and the automatic choice are exact; the times are printed, never compared
+    race = re.findall(r"^\((?:\d+, ){3}\d+\) -> \d+\s+(\d+)\s+(im2col|winograd)\s+(\S+)\s+(\S+)\s+(\S+)x$",
+                      out, re.M)
+    assert [(int(t), auto) for t, auto, *_ in race] == [(12544, "im2col"), (3136, "im2col"),
+                                                        (4096, "winograd"), (4, "im2col")]
+    assert all(0 < float(v) < float("inf") for row in race for v in row[2:])
     assert saved_pngs(tmp_path) == {"speed.png"}
 
 

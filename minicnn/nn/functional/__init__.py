@@ -7,7 +7,9 @@
 The layer classes in ``minicnn.nn`` (``nn.Conv2d``, ``nn.CrossEntropyLoss`` ...) hold the
 parameters and call these.  One concept per module:
 
-    conv.py            conv2d: im2col + one GEMM per group, col2im for dL/dx
+    conv.py            conv2d: unfold (im2col) + one GEMM per group, fold for dL/dx;
+                       picks the algorithm (choose_algorithm, MINICNN_CONV)
+    conv_winograd.py   the Winograd F(2x2, 3x3) path for 3x3 stride-1 layers
     conv_naive.py      conv2d_naive: the lecture's nested loops (the reference for conv2d)
     conv_transpose.py  conv_transpose2d: conv2d's input gradient used as a layer (upsampling)
     pooling.py         max_pool2d, avg_pool2d, adaptive_avg_pool2d, adaptive_max_pool2d
