@@ -449,14 +449,18 @@ def _run_backward(root: Tensor, grad: Any, retain_graph: bool) -> None:
     time a tensor is visited every consumer has contributed, because consumers come
     later in the topological order.  Sums are formed out of place, so one gradient array
     may be shared between inputs (``a + b`` passes the same array to both) safely.
+    ``owned`` holds the keys whose array was made in this sweep for that tensor alone
+    (a sum, or a ``Function.fresh_gradients`` result): a leaf's ``.grad`` takes those
+    without a copy.
     """
     grads: dict[int, Any] = {id(root): grad}
+    owned: set[int] = set()
     for node in reversed(_topological_order(root)):
         g = grads.pop(id(node), None)
         if g is None:
             continue
         if node.grad_fn is None or node._retains_grad:
-            _accumulate_grad(node, g)
+            _accumulate_grad(node, g, owned=node.grad_fn is None and id(node) in owned)
         fn = node.grad_fn
         if fn is None:
             continue
@@ -485,10 +489,18 @@ def _run_backward(root: Tensor, grad: Any, retain_graph: bool) -> None:
                     f"{type(fn).__name__}.backward returned a gradient of shape {ig.shape} "
                     f"for an input of shape {inp.shape}"
                 )
+            fresh = fn.fresh_gradients
             if ig.dtype != inp.dtype:
-                ig = ig.astype(inp.dtype)
+                ig, fresh = ig.astype(inp.dtype), True
             key = id(inp)
-            grads[key] = ig if key not in grads else grads[key] + ig
+            if key in grads:
+                grads[key], fresh = grads[key] + ig, True
+            else:
+                grads[key] = ig
+            if fresh:
+                owned.add(key)
+            else:
+                owned.discard(key)
         if not retain_graph:
             # Free the saved arrays and the links to the inputs: the input tensors hold the
             # activations (the bulk of the memory), and while the output of the graph is alive
@@ -497,12 +509,12 @@ def _run_backward(root: Tensor, grad: Any, retain_graph: bool) -> None:
             fn.inputs = ()
 
 
-def _accumulate_grad(t: Tensor, g: Any) -> None:
-    """``t.grad += g``, out of place (``g`` may be shared with another tensor)."""
+def _accumulate_grad(t: Tensor, g: Any, owned: bool = False) -> None:
+    """``t.grad += g``, out of place (``g`` may be shared with another tensor unless ``owned``)."""
     if t.grad is None:
         # A copy: g may be shared (a + b hands the same array to both inputs), read-only
         # (broadcast_to in Sum's backward) or the caller's array; .grad must be its own.
-        t.grad = Tensor(g.copy())
+        t.grad = Tensor(g if owned else g.copy())
     else:
         t.grad = Tensor(t.grad.data + g)
 

@@ -263,3 +263,55 @@ def test_iterating_a_tensor_walks_the_first_axis_and_is_differentiable():
     np.testing.assert_array_equal(x.grad.numpy(), [[5, 6], [0, 0], [1, 2]])
     with pytest.raises(TypeError, match="0-d"):
         iter(Tensor(1.0))
+
+
+class _Twice(Function):
+    """y = 2x, backward hands out one array it keeps a handle on (to test ownership)."""
+
+    fresh_gradients = True
+
+    def forward(self, x):
+        return 2 * x
+
+    def backward(self, gy):
+        _Twice.last = 2 * gy
+        return _Twice.last
+
+
+class _SharedAdd(Function):
+    """a + b whose backward returns the same array for both inputs (not fresh)."""
+
+    def forward(self, a, b):
+        return a + b
+
+    def backward(self, gy):
+        g = gy * 1
+        return g, g
+
+
+def test_a_leaf_takes_a_fresh_gradient_without_copying_it():
+    x = Tensor(np.ones(3), requires_grad=True)
+    _Twice.apply(x).sum().backward()
+    assert x.grad.data is _Twice.last                          # taken as it is
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 2.0, 2.0])
+
+
+def test_shared_gradients_are_copied_into_each_leaf():
+    a = Tensor(np.ones(3), requires_grad=True)
+    b = Tensor(np.ones(3), requires_grad=True)
+    _SharedAdd.apply(a, b).sum().backward()
+    assert not np.shares_memory(a.grad.data, b.grad.data)
+    a.grad.data[0] = 99.0                                      # one leaf's grad is its own
+    np.testing.assert_array_equal(b.grad.numpy(), [1.0, 1.0, 1.0])
+
+
+def test_a_fresh_gradient_summed_with_another_path_is_still_right():
+    x = Tensor(np.ones(3), requires_grad=True)
+    (_Twice.apply(x) + x * 3).sum().backward()                 # 2 + 3 from the two paths
+    np.testing.assert_array_equal(x.grad.numpy(), [5.0, 5.0, 5.0])
+    x.grad = None
+    y = _Twice.apply(x)
+    (y * 1).sum().backward(retain_graph=True)
+    first = x.grad.numpy().copy()
+    (y * 1).sum().backward()                                   # accumulates, out of place
+    np.testing.assert_array_equal(x.grad.numpy(), 2 * first)

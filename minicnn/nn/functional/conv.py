@@ -97,6 +97,8 @@ class Conv2d(Function):
     threads share a busy machine (every call is a thread barrier).
     """
 
+    fresh_gradients = True          # backward returns new arrays: a leaf x keeps dL/dx uncopied
+
     def forward(self, x, weight, bias=None, *, geometry: ConvGeometry):
         g = geometry
         xp = get_array_module(x)

@@ -39,6 +39,8 @@ class Conv2dWinograd(Function):
     6-8% on (64, 32, 32, 32) -> 64).
     """
 
+    fresh_gradients = True          # backward returns new arrays: a leaf x keeps dL/dx uncopied
+
     def forward(self, x, weight, bias=None, *, geometry: ConvGeometry):
         g = geometry
         xp = get_array_module(x)
