@@ -41,6 +41,14 @@ def test_conv2d(kw):
     check_module(seeded(lambda: nn.Conv2d(4, 6, 3, **kw)), [IMAGES])
 
 
+@pytest.mark.parametrize("kw", [dict(padding=1), dict(padding=(2, 0), bias=False)])
+def test_conv2d_by_winograd(monkeypatch, kw):
+    # MINICNN_CONV=winograd: the Winograd transforms' CUDA kernels on the GPU side (the
+    # automatic choice keeps im2col + cuBLAS on the GPU)
+    monkeypatch.setenv("MINICNN_CONV", "winograd")
+    check_module(seeded(lambda: nn.Conv2d(4, 6, 3, **kw)), [IMAGES])
+
+
 @pytest.mark.parametrize("layer", [
     lambda: nn.MaxPool2d(2),
     lambda: nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True),
