@@ -32,7 +32,9 @@ def winograd(monkeypatch):
 
 
 def test_the_automatic_choice(monkeypatch):
+    pytest.importorskip("numba")                # Winograd is chosen with the compiled kernels
     monkeypatch.delenv("MINICNN_CONV", raising=False)
+    monkeypatch.delenv("MINICNN_KERNELS", raising=False)
     assert _choice((8, 64, 16, 16), (64, 64, 3, 3)) == "winograd"
     assert _choice((8, 32, 16, 16), (32, 32, 3, 3)) == "winograd"           # the thresholds themselves
     assert _choice((8, 16, 16, 16), (32, 16, 3, 3)) == "im2col"             # too few input channels
@@ -43,6 +45,13 @@ def test_the_automatic_choice(monkeypatch):
         w_in = 64 // kw.get("groups", 1)
         assert _choice((8, 64, 16, 16), (64, w_in, 3, 3), **kw) == "im2col", kw
     assert _choice((8, 64, 16, 16), (64, 64, 5, 5), padding=2) == "im2col"
+
+
+@pytest.mark.parametrize("kernels", ["reference", "numpy"])
+def test_the_numpy_transforms_are_not_chosen_automatically(monkeypatch, kernels):
+    monkeypatch.delenv("MINICNN_CONV", raising=False)
+    monkeypatch.setenv("MINICNN_KERNELS", kernels)
+    assert _choice((8, 64, 16, 16), (64, 64, 3, 3)) == "im2col"
 
 
 def test_the_environment_forces_the_choice(monkeypatch):
@@ -82,8 +91,8 @@ def test_gradcheck_all_three_inputs(winograd, shape, padding):
 
 
 @pytest.mark.parametrize("bias", [True, False])
-def test_matches_torch_where_it_is_chosen_automatically(monkeypatch, bias):
-    monkeypatch.delenv("MINICNN_CONV", raising=False)
+def test_matches_torch_where_it_is_chosen(monkeypatch, bias):
+    monkeypatch.setenv("MINICNN_CONV", "winograd")
     rng = np.random.default_rng(1)
     x = rng.standard_normal((4, 32, 13, 10)).astype(np.float32)
     w = (rng.standard_normal((40, 32, 3, 3)) * 0.1).astype(np.float32)

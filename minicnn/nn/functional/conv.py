@@ -237,9 +237,12 @@ def choose_algorithm(geometry: ConvGeometry, x) -> str:
     """"im2col" (any convolution) or "winograd" (3x3, stride 1, no dilation, one group).
 
     Automatic choice: Winograd for NumPy arrays with at least WINOGRAD_MIN_CHANNELS input
-    and output channels and WINOGRAD_MIN_TILES 2x2 output tiles, im2col otherwise (on the GPU too: Winograd's CUDA transforms
-    run, but have not been measured against cuBLAS on a real GPU).  MINICNN_CONV forces
-    either; "winograd" falls back to im2col where it does not apply.
+    and output channels and WINOGRAD_MIN_TILES 2x2 output tiles, when the compiled (Numba)
+    kernels run; im2col otherwise.  With the NumPy transforms (MINICNN_KERNELS=reference or
+    numpy, or no numba) Winograd is slower than im2col (measured 5-6x on the benchmark's
+    layers: the transforms are memory-bound array passes); on the GPU its CUDA transforms
+    run but have not been measured against cuBLAS.  MINICNN_CONV forces either;
+    "winograd" falls back to im2col where it does not apply.
     """
     g = geometry
     applies = (g.KH, g.KW, g.SH, g.SW, g.DH, g.DW, g.groups) == (3, 3, 1, 1, 1, 1, 1)
@@ -252,7 +255,7 @@ def choose_algorithm(geometry: ConvGeometry, x) -> str:
         return "im2col"
     if requested == "winograd":
         return "winograd"
-    on_cpu = get_array_module(x).__name__ == "numpy"
+    compiled_cpu = kernels.get_kernels(x).name == "numba"
     tiles = x.shape[0] * ((g.OH + 1) // 2) * ((g.OW + 1) // 2)
     big = min(g.C_out, x.shape[1]) >= WINOGRAD_MIN_CHANNELS and tiles >= WINOGRAD_MIN_TILES
-    return "winograd" if on_cpu and big else "im2col"
+    return "winograd" if compiled_cpu and big else "im2col"
