@@ -109,3 +109,31 @@ def test_reuse_freed_memory_sets_glibc_malloc_options():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
     assert out.strip() == str(glibc)
+
+
+@pytest.mark.parametrize("budget_images", [1, 5])
+@pytest.mark.parametrize("kw", [dict(padding=1), dict(stride=2, padding=2, dilation=2),
+                                dict(padding=1, groups=2)])
+def test_one_gemm_per_image_matches_torch(monkeypatch, budget_images, kw):
+    # PER_IMAGE_PIXELS = 1: every image gets its own GEMMs, written straight into y and read
+    # straight from dL/dy (the path of large images), in slices of 1 or all 5 images
+    monkeypatch.setattr(conv_module, "PER_IMAGE_PIXELS", 1)
+    x, w, b = _arrays(np.random.default_rng(8), 5, 4, 7, 6, 6, kw.get("groups", 1), 3)
+    per_image = (4 * 9 + 6) * 7 * 6 * 4
+    monkeypatch.setattr(conv_module, "COLS_BYTES", budget_images * per_image)
+    assert_matches_torch(lambda x, w, b: F.conv2d(x, w, b, **kw),
+                         lambda x, w, b: TF.conv2d(x, w, b, **kw), [x, w, b])
+
+
+def test_one_gemm_per_image_with_a_broadcast_gradient_and_no_bias(monkeypatch):
+    monkeypatch.setattr(conv_module, "PER_IMAGE_PIXELS", 1)
+    x_np, w_np, _ = _arrays(np.random.default_rng(9), 2, 3, 5, 5, 4, 1, 3)
+    x, w = mc.Tensor(x_np, requires_grad=True), mc.Tensor(w_np, requires_grad=True)
+    y = F.conv2d(x, w, padding=1)
+    y.backward(np.broadcast_to(np.float32(1), y.shape))               # strides of 0
+    tx, tw = torch.tensor(x_np, requires_grad=True), torch.tensor(w_np, requires_grad=True)
+    TF.conv2d(tx, tw, padding=1).sum().backward()
+    np.testing.assert_allclose(y.numpy(), TF.conv2d(torch.tensor(x_np), torch.tensor(w_np), padding=1).numpy(),
+                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(w.grad.numpy(), tw.grad.numpy(), rtol=1e-4, atol=1e-4)

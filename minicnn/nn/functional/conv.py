@@ -61,6 +61,17 @@ WINOGRAD_MIN_TILES = 128
 # at 64 MB; PyTorch: +70 MB).  48 MB keeps two of those images per slice.
 COLS_BYTES = 48 * 2**20
 
+# Images with at least this many output pixels get one GEMM each, written straight into
+# y (and read straight from dL/dy) instead of one GEMM per slice of the batch, whose
+# (C_out, n*P) result must be reordered to (n, C_out, P): for large images that copy is as
+# slow as the GEMM itself (measured on (4, 3, 224, 224) -> 64: 9 ms for y, 9 for dL/dy,
+# of a 62 ms forward+backward), while a per-image GEMM is large enough to run at full speed.
+# Forward+backward, per image / per slice (2 threads): 0.84 on (4, 3, 224, 224) -> 64,
+# 0.85 on (32, 3, 64, 64) -> 32, 0.98-1.02 with 16-64 input channels at 4096-12544 pixels.
+# Small images stay batched: 64 GEMM calls per layer are fragile on a busy machine (every
+# call is a thread barrier), although (64, 1, 28, 28) -> 32 measured 0.86 on a quiet one.
+PER_IMAGE_PIXELS = 4096
+
 
 class Conv2d(Function):
     """y = conv2d(x, W) + b.   x: (N, C, H, W)  W: (C_out, C/G, KH, KW)  b: (C_out,)  ->  y: (N, C_out, OH, OW)
@@ -110,6 +121,14 @@ class Conv2d(Function):
         keep_cols = self.needs_input_grad[1] and len(batches) == 1
         for batch in batches:
             cols = _unfold(x[batch], g, keep=keep_cols)                         # (G, K, n*P)
+            if P >= PER_IMAGE_PIXELS:
+                # large images: one GEMM per image, straight into y[i] (no reordering copy)
+                for j, i in enumerate(range(batch.start, batch.stop)):
+                    y_i = y[i].reshape(G, g.C_out // G, P)
+                    xp.matmul(w_g, cols[:, :, j * P:(j + 1) * P], out=y_i)     # (G, C_out/G, P)
+                    if bias is not None:
+                        y[i] += bias.reshape(g.C_out, 1)                        # while y[i] is in cache
+                continue
             Y = scratch("conv2d.y", (G, g.C_out // G, cols.shape[2]), x.dtype, x)
             xp.matmul(w_g, cols, out=Y)                                         # (G, C_out/G, n*P)
             Y = Y.reshape(g.C_out, -1)                                          # (C_out, n*P)
@@ -133,17 +152,27 @@ class Conv2d(Function):
         w_shape = (g.C_out, C // G, g.KH, g.KW)
         for batch in _image_batches(gy, w_shape, g) if needs[0] or needs[1] else ():
             n = batch.stop - batch.start
-            GY = scratch("conv2d.y", (g.C_out, n, P), gy.dtype, gy)
-            GY[...] = gy[batch].reshape(n, g.C_out, P).transpose(1, 0, 2)     # (C_out, n, P)
-            GY = GY.reshape(G, g.C_out // G, n * P)                             # (G, C_out/G, n*P)
+            cols = dcols = None
             if needs[1]:
                 cols = kept_cols if kept_cols is not None else _unfold(x[batch], g)   # (G, K, n*P)
-                # computed as (cols @ GY.T), the transposed result: for these long sums
-                # OpenBLAS is up to 2x faster when the result is taller than wide (measured)
-                gw_t += cols @ GY.transpose(0, 2, 1)                            # (G, K, C_out/G)
             if needs[0]:
                 dcols = scratch("conv2d.cols", (G, w_g.shape[2], n * P), gy.dtype, gy)
-                xp.matmul(w_g.transpose(0, 2, 1), GY, out=dcols)               # (G, K, n*P)
+            # the columns of image j: [:, :, j*P:(j+1)*P] for large images, else all of them
+            if P >= PER_IMAGE_PIXELS:
+                parts = [(slice(j * P, (j + 1) * P), xp.ascontiguousarray(gy[i]).reshape(G, -1, P))
+                         for j, i in enumerate(range(batch.start, batch.stop))]     # (G, C_out/G, P)
+            else:
+                GY = scratch("conv2d.y", (g.C_out, n, P), gy.dtype, gy)
+                GY[...] = gy[batch].reshape(n, g.C_out, P).transpose(1, 0, 2)     # (C_out, n, P)
+                parts = [(slice(None), GY.reshape(G, g.C_out // G, n * P))]       # (G, C_out/G, n*P)
+            for columns, GY in parts:
+                if needs[1]:
+                    # computed as (cols @ GY.T), the transposed result: for these long sums
+                    # OpenBLAS is up to 2x faster when the result is taller than wide (measured)
+                    gw_t += cols[:, :, columns] @ GY.transpose(0, 2, 1)          # (G, K, C_out/G)
+                if needs[0]:
+                    xp.matmul(w_g.transpose(0, 2, 1), GY, out=dcols[:, :, columns])   # (G, K, P or n*P)
+            if needs[0]:
                 kernels.get_kernels(gy).fold(
                     _as_images(dcols, n, P), n, C, H, W, g.KH, g.KW, g.SH, g.SW, g.PH, g.PW,
                     g.DH, g.DW, g.OH, g.OW, out=gx[batch])
