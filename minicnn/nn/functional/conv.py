@@ -105,7 +105,9 @@ class Conv2d(Function):
     Speed (measured against alternatives, see docs/performance.md): unfold copies whole
     input rows (memory-copy speed; im2col's row-per-pixel layout is 3-5x slower to
     write), and one large GEMM per slice of the batch beats one GEMM per image when BLAS
-    threads share a busy machine (every call is a thread barrier).
+    threads share a busy machine (every call is a thread barrier) -- except for large
+    images (``PER_IMAGE_PIXELS``), whose per-image GEMMs are large anyway and skip the
+    reordering of y and gy:  y[i] = W_g @ cols_g[:, image i's P columns].
     """
 
     fresh_gradients = True          # backward returns new arrays: a leaf x keeps dL/dx uncopied
