@@ -187,6 +187,16 @@ for shape, _ in SHAPES:
 # section 5 races it against Winograd.
 
 # %%
+def layer_arrays(shape: tuple[int, int, int, int], c_out: int) -> tuple[np.ndarray, ...]:
+    """Random x (N, C, H, W), He-initialised w (C_out, C, K, K), zero b, and a gradient gy for y."""
+    N, C, H, W = shape
+    x = rng.standard_normal(shape, dtype=np.float32)
+    w = (rng.standard_normal((c_out, C, K, K)) * np.sqrt(2 / (C * K * K))).astype(np.float32)
+    b = np.zeros(c_out, dtype=np.float32)
+    gy = rng.standard_normal((N, c_out, H, W), dtype=np.float32)
+    return x, w, b, gy
+
+
 def conv_step(x: np.ndarray, w: np.ndarray, b: np.ndarray, gy: np.ndarray) -> tuple[np.ndarray, ...]:
     """minicnn conv2d forward + backward; returns y and the three gradients."""
     xt, wt, bt = (Tensor(a, requires_grad=True) for a in (x, w, b))
@@ -209,10 +219,7 @@ print(f"{'shape':20s} {'C_out':>5s} {'implementation':16s} {'fwd+bwd ms':>10s} {
       f"{'GEMM share':>10s}")
 for shape, c_out in SHAPES:
     N, C, H, W = shape
-    x = rng.standard_normal(shape, dtype=np.float32)
-    w = (rng.standard_normal((c_out, C, K, K)) * np.sqrt(2 / (C * K * K))).astype(np.float32)
-    b = np.zeros(c_out, dtype=np.float32)
-    gy = rng.standard_normal((N, c_out, H, W), dtype=np.float32)
+    x, w, b, gy = layer_arrays(shape, c_out)
 
     M, Kdim = N * H * W, C * K * K
     cols = np.empty((Kdim, N, H * W), dtype=np.float32)                 # conv2d's layout: (K, N, OH*OW)
@@ -377,10 +384,7 @@ print(f"{'layer':28s} {'tiles':>6s} {'auto picks':>10s} {'im2col ms':>10s} {'win
       f"{'im2col / winograd':>18s}")
 for shape, c_out in WINOGRAD_LAYERS:
     N, C, H, W = shape
-    x = rng.standard_normal(shape, dtype=np.float32)
-    w = (rng.standard_normal((c_out, C, K, K)) * np.sqrt(2 / (C * K * K))).astype(np.float32)
-    b = np.zeros(c_out, dtype=np.float32)
-    gy = rng.standard_normal((N, c_out, H, W), dtype=np.float32)
+    x, w, b, gy = layer_arrays(shape, c_out)
     geometry = shapes.conv2d_geometry(x.shape, w.shape, b.shape, S, P, 1, 1)
     use_conv("auto")
     auto = choose_algorithm(geometry, x)
