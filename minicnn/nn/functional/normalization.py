@@ -19,6 +19,8 @@ Evaluation normalises with the running estimates instead, so y depends on x alon
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ... import shapes
 from ...backend import get_array_module
 from ...function import Function
@@ -46,8 +48,11 @@ class BatchNorm(Function):
         axes = (0,) + tuple(range(2, x.ndim))             # all but the channel axis
         per_channel = (1, -1) + (1,) * (x.ndim - 2)       # (C,) -> broadcastable, e.g. (1, C, 1, 1)
         if training:
-            mean = x.mean(axis=axes)                      # (C,)
-            var = ((x - mean.reshape(per_channel)) ** 2).mean(axis=axes)   # biased: / M
+            # sums accumulated in float64, results rounded to x's dtype: a float32 sum of
+            # many values near 1e4 drifts by ulps that shift every x_hat (the rounded mean is
+            # within half a float32 spacing; tests/safety/test_stability.py)
+            mean = x.mean(axis=axes, dtype=np.float64).astype(x.dtype)             # (C,)
+            var = ((x - mean.reshape(per_channel)) ** 2).mean(axis=axes, dtype=np.float64).astype(x.dtype)
             if running_mean is not None:
                 M = x.size // x.shape[1]
                 running_mean *= 1 - momentum              # in place: the buffers are updated
