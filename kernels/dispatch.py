@@ -1,8 +1,9 @@
 """Pick the kernel implementation for an array: get_kernels(x).im2col(x, ...).
 
-    CuPy array    -> "cuda"   (Numba-CUDA kernels, im2col_cuda.py / pooling_cuda.py)
-    NumPy array   -> "numba"  if numba can be imported (im2col_numba.py / pooling_numba.py)
-                  -> "numpy"  otherwise (im2col.py / pooling.py)
+    CuPy array    -> "cuda"   (Numba-CUDA kernels, im2col_cuda.py / pooling_cuda.py / winograd_cuda.py)
+    NumPy array   -> "numba"  if numba can be imported (im2col_numba.py / pooling_numba.py /
+                              winograd_numba.py)
+                  -> "numpy"  otherwise (im2col.py / pooling.py / winograd.py)
 
 The environment variable MINICNN_KERNELS=reference|numpy|numba|cuda overrides the
 choice.  It is read on every call, so a test (or a curious student) can switch
@@ -152,7 +153,7 @@ def available_kernels() -> dict:
              "override": the MINICNN_KERNELS value or None}.
     """
     info = {name: {"available": True, "detail": detail} for name, detail in (
-        ("reference", "readable NumPy loops over the kernel taps (kernels/im2col.py, pooling.py)"),
+        ("reference", "readable NumPy loops over the kernel taps (kernels/im2col.py, pooling.py, winograd.py)"),
         ("numpy", "fastest pure-NumPy versions (the reference itself where nothing was faster)"),
     )}
     for name in ("numba", "cuda"):
