@@ -6,6 +6,7 @@ argparse tree, and the handlers call the library exactly as a user's script woul
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import sys
 from pathlib import Path
@@ -152,9 +153,17 @@ def _info(args: argparse.Namespace) -> int:
     try:
         from . import kernels
 
-        for name, status in kernels.available_kernels().items():
-            print(f"kernels[{name}]: {status}")
-    except (ImportError, AttributeError) as e:
+        info = kernels.available_kernels()
+        for name, status in info["implementations"].items():
+            print(f"kernels[{name}]: {'available' if status['available'] else 'unavailable'}: "
+                  f"{status['detail']}")
+        print(f"kernels for NumPy arrays: {info['numpy_arrays']}; for CuPy arrays: {info['cupy_arrays']}"
+              f" (MINICNN_KERNELS={info['override'] or 'unset'})")
+        conv = os.environ.get("MINICNN_CONV", "").strip()
+        print(f"conv2d algorithm: {conv} (MINICNN_CONV)" if conv not in ("", "auto") else
+              "conv2d algorithm: automatic: Winograd for 3x3 stride-1 layers with >= 32 channels "
+              "(with the Numba kernels), im2col otherwise (MINICNN_CONV=im2col|winograd forces one)")
+    except (ImportError, AttributeError, KeyError) as e:
         print(f"kernels: {e}")
     print(f"cuda available: {minicnn.cuda_is_available()}")
     return 0

@@ -30,3 +30,4 @@ def test_info_lists_versions_blas_and_kernels(capsys):
     assert main(["info"]) == 0
     out = capsys.readouterr().out
     assert "numpy" in out and "BLAS" in out and "kernels[" in out and "cuda available: False" in out
+    assert "conv2d algorithm:" in out
