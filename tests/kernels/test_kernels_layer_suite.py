@@ -5,9 +5,11 @@ every call, but a fresh process also proves nothing else was already loaded):
 
 - normal suite: the whole of tests/functional and tests/nn under reference, numpy and
   numba (about 8 s each on an idle 2-core machine), the conv tests again with Winograd
-  forced (MINICNN_CONV=winograd) under each, and two conv/pooling tests under the
-  CUDA kernels in Numba's simulator (NUMBA_ENABLE_CUDASIM=1, every GPU thread run as Python);
-- ``-m slow``: the conv and pooling test files under the simulator (about 2 minutes).
+  forced (MINICNN_CONV=winograd) under each, and under the CUDA kernels in Numba's
+  simulator (NUMBA_ENABLE_CUDASIM=1, every GPU thread run as Python) two conv/pooling
+  tests and six Winograd conv tests;
+- ``-m slow``: the conv and pooling test files under the simulator (about 2 minutes),
+  and the whole Winograd conv file (about 4 minutes).
 """
 from __future__ import annotations
 
@@ -62,6 +64,21 @@ def test_conv_and_pooling_run_on_the_cuda_kernels_in_the_simulator():
                                   "functional/test_functional_pooling.py"],
                          "-k", "broadcast_output_gradient or max_pool2d_matches_torch_values", simulator=True)
     assert int(summary.split(" passed")[0].split()[-1]) >= 3, summary
+
+
+@pytest.mark.skipif(not HAS_NUMBA, reason="the CUDA simulator is part of numba")
+def test_conv_by_winograd_runs_on_the_cuda_kernels_in_the_simulator():
+    # conv2d forced to Winograd on the CUDA transforms: torch parity with batch slicing,
+    # kept and recomputed V, frozen inputs (about 10 s; the whole file with -m slow)
+    summary = run_pytest("cuda", ["functional/test_functional_conv_winograd.py"],
+                         "-k", "sliced_batches or frozen", simulator=True, conv="winograd")
+    assert int(summary.split(" passed")[0].split()[-1]) >= 6, summary
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_NUMBA, reason="the CUDA simulator is part of numba")
+def test_conv_by_winograd_suite_passes_on_the_cuda_kernels_in_the_simulator():
+    run_pytest("cuda", ["functional/test_functional_conv_winograd.py"], simulator=True, conv="winograd")
 
 
 @pytest.mark.slow
