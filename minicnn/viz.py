@@ -20,10 +20,11 @@ from typing import Any, Sequence
 import numpy as np
 
 __all__ = ["plot_filters", "plot_feature_maps", "plot_history", "plot_confusion_matrix",
-           "show_images", "draw_boxes", "plot_neighbours"]
+           "show_images", "draw_boxes", "plot_neighbours", "pyplot", "finish_figure"]
 
 
-def _plt() -> Any:
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` on the headless Agg backend (unless a notebook backend is active)."""
     try:
         import matplotlib
     except ImportError as e:
@@ -39,7 +40,8 @@ def _array(x: Any) -> np.ndarray:
     return x.numpy() if hasattr(x, "numpy") and not isinstance(x, np.ndarray) else np.asarray(x)
 
 
-def _finish(fig: Any, save: str | Path | None) -> Any:
+def finish_figure(fig: Any, save: str | Path | None) -> Any:
+    """Tighten ``fig``'s layout and, if ``save`` is a path, write it there (folders made); returns fig."""
     fig.tight_layout()
     if save is not None:
         Path(save).parent.mkdir(parents=True, exist_ok=True)
@@ -88,7 +90,7 @@ def plot_filters(weight: Any, save: str | Path | None = None, title: str = "firs
     if w.ndim != 4 or 0 in w.shape:
         raise ValueError(f"plot_filters: expected a conv weight (C_out, C_in, KH, KW), got shape {w.shape}"
                          + ("; for an nn.Conv2d pass layer.weight" if w.ndim != 4 else ""))
-    plt = _plt()
+    plt = pyplot()
     rows, cols = _grid(w.shape[0])
     fig, axes = plt.subplots(rows, cols, figsize=(1.2 * cols, 1.2 * rows + 0.4), squeeze=False)
     for i, ax in enumerate(axes.flat):
@@ -97,7 +99,7 @@ def plot_filters(weight: Any, save: str | Path | None = None, title: str = "firs
             f = w[i] if w.shape[1] == 3 else w[i].mean(axis=0)
             ax.imshow(_to_image(f), cmap="gray", interpolation="nearest")
     fig.suptitle(title)
-    return _finish(fig, save)
+    return finish_figure(fig, save)
 
 
 def plot_feature_maps(maps: Any, save: str | Path | None = None, title: str = "", max_maps: int = 32) -> Any:
@@ -112,7 +114,7 @@ def plot_feature_maps(maps: Any, save: str | Path | None = None, title: str = ""
     if max_maps < 1:
         raise ValueError(f"plot_feature_maps: max_maps must be at least 1, got {max_maps}")
     m = m[:max_maps]
-    plt = _plt()
+    plt = pyplot()
     rows, cols = _grid(m.shape[0])
     fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.3 * rows + 0.4), squeeze=False)
     for i, ax in enumerate(axes.flat):
@@ -121,7 +123,7 @@ def plot_feature_maps(maps: Any, save: str | Path | None = None, title: str = ""
             ax.imshow(m[i], cmap="viridis", interpolation="nearest")
     if title:
         fig.suptitle(title)
-    return _finish(fig, save)
+    return finish_figure(fig, save)
 
 
 def plot_history(history: Any, save: str | Path | None = None, title: str = "") -> Any:
@@ -142,7 +144,7 @@ def plot_history(history: Any, save: str | Path | None = None, title: str = "") 
     if n == 0 or any(v != n for v in lengths.values()):
         raise ValueError(f"plot_history: need one value per epoch in every curve (at least one "
                          f"epoch), got lengths {lengths or {'train_loss': 0}}")
-    plt = _plt()
+    plt = pyplot()
     from matplotlib.ticker import MaxNLocator
 
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.4))
@@ -161,7 +163,7 @@ def plot_history(history: Any, save: str | Path | None = None, title: str = "") 
         ax.legend()
     if title:
         fig.suptitle(title)
-    return _finish(fig, save)
+    return finish_figure(fig, save)
 
 
 def plot_confusion_matrix(confusion: Any, class_names: Sequence[str] | None = None,
@@ -180,7 +182,7 @@ def plot_confusion_matrix(confusion: Any, class_names: Sequence[str] | None = No
         raise ValueError(f"plot_confusion_matrix: {len(names)} class names for a {c.shape[0]}x{c.shape[0]} "
                          f"matrix; give one name per class")
     integer = np.issubdtype(c.dtype, np.integer)
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(0.5 * len(names) + 2.5, 0.5 * len(names) + 2))
     ax.imshow(c, cmap="Blues")
     for (i, j), v in np.ndenumerate(c):
@@ -189,7 +191,7 @@ def plot_confusion_matrix(confusion: Any, class_names: Sequence[str] | None = No
                     color="white" if v > c.max() / 2 else "black")
     ax.set(xticks=range(len(names)), yticks=range(len(names)), xticklabels=names, yticklabels=names,
            xlabel="predicted", ylabel="true", title=title)
-    return _finish(fig, save)
+    return finish_figure(fig, save)
 
 
 def show_images(images: Any, labels: Sequence[Any] | None = None, predictions: Sequence[Any] | None = None,
@@ -202,7 +204,7 @@ def show_images(images: Any, labels: Sequence[Any] | None = None, predictions: S
     _check_labels(predictions, len(x), "show_images", "predictions")
     if predictions is not None and labels is None:
         raise ValueError("show_images: predictions need labels to compare with; pass labels=... too")
-    plt = _plt()
+    plt = pyplot()
     rows, cols = _grid(len(x), cols)
     fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.45 * rows + 0.3), squeeze=False)
     for i, ax in enumerate(axes.flat):
@@ -218,7 +220,7 @@ def show_images(images: Any, labels: Sequence[Any] | None = None, predictions: S
             ax.set_title(text, fontsize=8, color=color)
     if title:
         fig.suptitle(title)
-    return _finish(fig, save)
+    return finish_figure(fig, save)
 
 
 def _check_boxes(boxes: Any, n: int, which: str) -> np.ndarray | None:
@@ -244,7 +246,7 @@ def draw_boxes(images: Any, true_boxes: Any = None, pred_boxes: Any = None, labe
     _check_labels(labels, len(x), "draw_boxes", "labels")
     true_b = _check_boxes(true_boxes, len(x), "true_boxes")
     pred_b = _check_boxes(pred_boxes, len(x), "pred_boxes")
-    plt = _plt()
+    plt = pyplot()
     from matplotlib.patches import Rectangle
 
     rows, cols = _grid(len(x), cols)
@@ -262,7 +264,7 @@ def draw_boxes(images: Any, true_boxes: Any = None, pred_boxes: Any = None, labe
             ax.set_title(str(labels[i]), fontsize=8)
     if title:
         fig.suptitle(title)
-    return _finish(fig, save)
+    return finish_figure(fig, save)
 
 
 def plot_neighbours(queries: Any, neighbours: Any, distances: Any = None,
@@ -280,7 +282,7 @@ def plot_neighbours(queries: Any, neighbours: Any, distances: Any = None,
     d = _array(distances) if distances is not None else None
     if d is not None and d.shape != nb.shape[:2]:
         raise ValueError(f"plot_neighbours: distances must be (Q, k) = {nb.shape[:2]}, got shape {d.shape}")
-    plt = _plt()
+    plt = pyplot()
     k = nb.shape[1]
     fig, axes = plt.subplots(len(q), k + 1, figsize=(1.3 * (k + 1), 1.4 * len(q) + 0.3), squeeze=False)
     for r in range(len(q)):
@@ -293,4 +295,4 @@ def plot_neighbours(queries: Any, neighbours: Any, distances: Any = None,
         for ax in axes[r]:
             ax.axis("off")
     fig.suptitle(title)
-    return _finish(fig, save)
+    return finish_figure(fig, save)

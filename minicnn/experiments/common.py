@@ -182,17 +182,11 @@ def load_or_train(path: Path, model: nn.Module, train: Callable[[], dict[str, An
     return {**facts, "cached": False}
 
 
-def pyplot() -> Any:
-    """``matplotlib.pyplot`` with the headless Agg backend, as ``minicnn.viz`` sets it up."""
-    from ..viz import _plt
-
-    return _plt()
-
-
 def save_figure(fig: Any, path: Path) -> None:
-    from ..viz import _finish
+    """Write ``fig`` to ``path`` (see ``minicnn.viz.finish_figure``) and close it."""
+    from ..viz import finish_figure, pyplot
 
-    _finish(fig, path)
+    finish_figure(fig, path)
     pyplot().close(fig)
 
 

@@ -49,9 +49,10 @@ from .. import nn, optim, transfer
 from ..data import DataLoader, TensorDataset
 from ..fully_conv import layers_in_order
 from ..random import manual_seed
+from ..viz import pyplot
 from .common import (
     SmallVGG, Stopwatch, classifier_accuracy, config_key, default_cache, fit_classifier, load_or_train,
-    mean_std, predict, save_figure, select_digits, write_json, pyplot,
+    mean_std, predict, save_figure, select_digits, write_json,
 )
 
 __all__ = ["TransferConfig", "FAST", "METHODS", "run_transfer", "format_table"]
