@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 import zipfile
 from pathlib import Path
 
@@ -165,19 +166,28 @@ _WRITER = textwrap.dedent("""
 """)
 
 
+def _kill_mid_write(proc: subprocess.Popen, folder: Path, keep: str, extra_delay: float) -> None:
+    """SIGKILL the writer while a checkpoint is being written: once its temporary file exists.
+
+    A fixed delay alone often lands between two saves (each takes a few ms on a fast disk,
+    so under load no kill may hit a write); waiting for the temporary file makes most do.
+    """
+    deadline = time.monotonic() + 5.0
+    while not leftovers(folder, keep) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.0005)
+    time.sleep(extra_delay)                     # somewhere inside the write, not only its start
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
 def test_sigkill_while_writing_checkpoints_never_leaves_a_bad_one(tmp_path):
     path = tmp_path / "ckpt.npz"
     interrupted = 0
-    for delay in (0.05, 0.13, 0.21, 0.34, 0.55):
+    for extra_delay in (0.0, 0.0, 0.001, 0.002, 0.004):
         proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(path)], stdout=subprocess.PIPE)
         proc.stdout.readline()                  # the first checkpoint of this run is complete
-        try:
-            proc.wait(timeout=delay)            # ... more are being written; then, mid-write:
-        except subprocess.TimeoutExpired:
-            pass
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        _kill_mid_write(proc, tmp_path, "ckpt.npz", extra_delay)
         state = minicnn.load(path)              # the last complete checkpoint, never a mix
         epoch = state["epoch"]
         assert epoch >= 1
