@@ -6,11 +6,12 @@ import importlib.util
 import os
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from ptx_target import fake_ptx_target
 
 pytest.importorskip("numba")
 
@@ -27,18 +28,6 @@ def test_cuda_kernels_match_reference_in_the_simulator():
     assert "match the reference in 19 cases" in result.stdout
 
 
-def _skip_unless_ptx_can_be_built(cuda) -> None:
-    """Skip if this machine lacks the CUDA toolkit pieces (libnvvm, ...) that emit PTX."""
-    def trivial(a):
-        a[cuda.grid(1)] = 0
-
-    from numba import types as nt
-    try:
-        cuda.compile_ptx(trivial, (nt.float32[:],), cc=(7, 5))
-    except Exception as error:      # missing libnvvm/libnvrtc, unsupported architecture, ...
-        pytest.skip(f"cannot emit PTX here: {type(error).__name__}: {str(error)[:200]}")
-
-
 @pytest.mark.skipif(os.environ.get("NUMBA_ENABLE_CUDASIM") == "1",
                     reason="the simulator replaces the CUDA compiler")
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -46,14 +35,7 @@ def test_cuda_kernels_compile_to_ptx(monkeypatch, dtype):
     # The simulator runs the kernels as Python; this checks that the real CUDA target
     # can type and compile them.  Device functions ask the current GPU for its
     # compute capability, so one is faked (emitting PTX itself needs no GPU).
-    from numba import cuda
-    from numba import types as nt
-    import numba.cuda.dispatcher as cuda_dispatcher
-    _skip_unless_ptx_can_be_built(cuda)
-    if not hasattr(cuda_dispatcher, "get_current_device"):
-        pytest.skip("this numba's CUDA dispatcher cannot be given a fake device")
-    monkeypatch.setattr(cuda_dispatcher, "get_current_device",
-                        lambda: types.SimpleNamespace(compute_capability=(7, 5)))
+    cuda, nt = fake_ptx_target(monkeypatch)
     from minicnn.kernels import im2col_cuda, pooling_cuda
 
     f, i64, flag = getattr(nt, dtype), nt.int64, nt.boolean

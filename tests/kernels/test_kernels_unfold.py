@@ -8,7 +8,6 @@ import importlib.util
 import os
 import subprocess
 import sys
-import types
 
 import numpy as np
 import pytest
@@ -17,6 +16,7 @@ from hypothesis import strategies as st
 
 from minicnn.kernels import load_kernels
 from minicnn.kernels.im2col import fold_reference, im2col_reference, unfold_reference
+from ptx_target import fake_ptx_target
 
 HAS_NUMBA = importlib.util.find_spec("numba") is not None
 FAST = ["numpy"] + (["numba"] if HAS_NUMBA else [])
@@ -187,20 +187,7 @@ def test_cuda_unfold_and_fold_match_reference_in_the_simulator():
 @pytest.mark.skipif(os.environ.get("NUMBA_ENABLE_CUDASIM") == "1",
                     reason="the simulator replaces the CUDA compiler")
 def test_cuda_unfold_and_fold_compile_to_ptx(monkeypatch):
-    from numba import cuda
-    from numba import types as nt
-    import numba.cuda.dispatcher as cuda_dispatcher
-
-    def trivial(a):
-        a[cuda.grid(1)] = 0
-    try:
-        cuda.compile_ptx(trivial, (nt.float32[:],), cc=(7, 5))
-    except Exception as error:      # missing libnvvm/libnvrtc, unsupported architecture, ...
-        pytest.skip(f"cannot emit PTX here: {type(error).__name__}: {str(error)[:200]}")
-    if not hasattr(cuda_dispatcher, "get_current_device"):
-        pytest.skip("this numba's CUDA dispatcher cannot be given a fake device")
-    monkeypatch.setattr(cuda_dispatcher, "get_current_device",
-                        lambda: types.SimpleNamespace(compute_capability=(7, 5)))
+    cuda, nt = fake_ptx_target(monkeypatch)
     from minicnn.kernels import im2col_cuda
 
     f, i64, flag = nt.float32, nt.int64, nt.boolean

@@ -7,9 +7,10 @@ import os
 import re
 import subprocess
 import sys
-import types
 
 import pytest
+
+from ptx_target import fake_ptx_target
 
 pytest.importorskip("numba")
 
@@ -110,20 +111,7 @@ def test_cuda_winograd_kernels_compile_to_ptx(monkeypatch, dtype):
     # The real CUDA target types and compiles the kernels (a fake device supplies the
     # compute capability; emitting PTX needs no GPU).  Padded planes and strided x / gy
     # arrive with layout "A".
-    from numba import cuda
-    from numba import types as nt
-    import numba.cuda.dispatcher as cuda_dispatcher
-
-    def trivial(a):
-        a[cuda.grid(1)] = 0
-    try:
-        cuda.compile_ptx(trivial, (nt.float32[:],), cc=(7, 5))
-    except Exception as error:      # missing libnvvm/libnvrtc, unsupported architecture, ...
-        pytest.skip(f"cannot emit PTX here: {type(error).__name__}: {str(error)[:200]}")
-    if not hasattr(cuda_dispatcher, "get_current_device"):
-        pytest.skip("this numba's CUDA dispatcher cannot be given a fake device")
-    monkeypatch.setattr(cuda_dispatcher, "get_current_device",
-                        lambda: types.SimpleNamespace(compute_capability=(7, 5)))
+    cuda, nt = fake_ptx_target(monkeypatch)
     from minicnn.kernels import winograd_cuda
 
     f, i64 = getattr(nt, dtype), nt.int64
