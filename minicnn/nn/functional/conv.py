@@ -270,7 +270,7 @@ def choose_algorithm(geometry: ConvGeometry, x) -> str:
     Automatic choice: Winograd for NumPy arrays with at least WINOGRAD_MIN_CHANNELS input
     and output channels and WINOGRAD_MIN_TILES 2x2 output tiles, when the compiled (Numba)
     kernels run; im2col otherwise.  With the NumPy transforms (MINICNN_KERNELS=reference or
-    numpy, or no numba) Winograd is slower than im2col (measured 5-6x on the benchmark's
+    numpy, or no numba) Winograd is slower than im2col (measured 3-6x on the benchmark's
     layers: the transforms are memory-bound array passes); on the GPU its CUDA transforms
     run but have not been measured against cuBLAS.  MINICNN_CONV forces either;
     "winograd" falls back to im2col where it does not apply.
