@@ -63,6 +63,13 @@ def _b_entry(v0, v1, v2, v3, a):
 
 
 @cuda.jit(device=True)
+def _tile_position(t, TH, TW):
+    """Tile t = (n*TH + th)*TW + tw of the batch -> (n, th, tw)."""
+    n_th, tw = t // TW, t % TW
+    return n_th // TH, n_th % TH, tw
+
+
+@cuda.jit(device=True)
 def _padded_pixel(x, n, c, ih, iw):
     """x[n, c, ih, iw], or 0 (of x's dtype) in the padding."""
     if 0 <= ih < x.shape[2] and 0 <= iw < x.shape[3]:
@@ -77,8 +84,7 @@ def _input_kernel(x, V, PH, PW, TH, TW):
     if i >= C * T:
         return
     c, t = i // T, i % T
-    n_th, tw = t // TW, t % TW
-    n, th = n_th // TH, n_th % TH
+    n, th, tw = _tile_position(t, TH, TW)
     ih, iw = 2 * th - PH, 2 * tw - PW                 # the patch's top-left pixel in x
     # r = B^T d: the patch's rows combined, column by column
     r00, r10, r20, r30 = _bt(_padded_pixel(x, n, c, ih, iw), _padded_pixel(x, n, c, ih + 1, iw),
@@ -105,8 +111,7 @@ def _output_kernel(M, y, bias, has_bias):
     if i >= C_out * T:
         return
     o, t = i // T, i % T
-    n_th, tw = t // TW, t % TW
-    n, th = n_th // TH, n_th % TH
+    n, th, tw = _tile_position(t, TH, TW)
     # s = A^T m (2 x 4): rows 0+1+2 and 1-2-3 of the 4x4 m, column by column
     s00 = M[0, o, t] + M[4, o, t] + M[8, o, t]
     s01 = M[1, o, t] + M[5, o, t] + M[9, o, t]
@@ -143,8 +148,7 @@ def _output_grad_kernel(gy, dM, TH, TW):
     if i >= C_out * T:
         return
     o, t = i // T, i % T
-    n_th, tw = t // TW, t % TW
-    n, th = n_th // TH, n_th % TH
+    n, th, tw = _tile_position(t, TH, TW)
     oh, ow = 2 * th, 2 * tw
     g00 = _padded_pixel(gy, n, o, oh, ow)             # dY in whole tiles, 0 past the edge
     g01 = _padded_pixel(gy, n, o, oh, ow + 1)
